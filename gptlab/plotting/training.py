@@ -1,0 +1,72 @@
+"""Pictures of a training run: the loss curve and the learning-rate schedule."""
+from __future__ import annotations
+
+import math
+
+from matplotlib.figure import Figure
+
+from ..train import History, TrainConfig, get_lr
+from ._base import new_figure
+
+
+def _smooth(values: list[float], weight: float = 0.9) -> list[float]:
+    """Exponential moving average, de-biased at the start (as TensorBoard draws it)."""
+    smoothed, avg = [], 0.0
+    for i, v in enumerate(values, start=1):
+        avg = weight * avg + (1 - weight) * v
+        smoothed.append(avg / (1 - weight**i))
+    return smoothed
+
+
+def plot_history(history: History | dict, ax=None, log_x: bool = False) -> Figure:
+    """The loss curve: every step's training loss (faint), its moving average, and validation points.
+
+    ``history`` is ``trainer.history`` (or its ``to_dict()``, e.g. from a checkpoint). Draws into
+    ``ax`` when given (a live plot redraws the same axes); ``log_x=True`` spreads the first steps,
+    where the loss falls fastest.
+    """
+    if isinstance(history, dict):
+        history = History.from_dict(history)
+    if ax is None:
+        fig, ax = new_figure()
+    else:
+        fig = ax.figure
+        ax.clear()
+    if history.steps:
+        ax.plot(history.steps, history.train_loss, color="C0", alpha=0.25, lw=1, label="train (each step)")
+        ax.plot(history.steps, _smooth(history.train_loss), color="C0", lw=2, label="train (smoothed)")
+    # evaluation at step 0 (before training) has no place on a log axis
+    val = [(s, v) for s, v in zip(history.eval_steps, history.val_loss)
+           if not math.isnan(v) and not (log_x and s <= 0)]
+    if val:
+        ax.plot(*zip(*val), "o-", color="C1", ms=4, label="validation")
+    if log_x:
+        ax.set_xscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss (cross-entropy, nats)")
+    ax.grid(alpha=0.3)
+    if ax.lines:
+        ax.legend(loc="upper right")
+    else:
+        ax.text(0.5, 0.5, "no steps yet", ha="center", va="center", transform=ax.transAxes, color="gray")
+    return fig
+
+
+def plot_lr_schedule(config: TrainConfig, ax=None) -> Figure:
+    """The learning rate ``get_lr`` gives at every step of ``config``: warm-up, then decay."""
+    if ax is None:
+        fig, ax = new_figure(figsize=(6.4, 3.0))
+    else:
+        fig = ax.figure
+    steps = list(range(config.max_steps + 1))
+    ax.plot(steps, [get_lr(s, config) for s in steps], color="C2", lw=2)
+    if config.warmup_steps:
+        ax.axvline(config.warmup_steps, color="gray", ls=":", lw=1)
+        ax.annotate("end of warm-up", (config.warmup_steps, config.learning_rate), xytext=(5, -12),
+                    textcoords="offset points", fontsize=8, color="gray")
+    ax.set_xlabel("step")
+    ax.set_ylabel("learning rate")
+    ax.set_title(f"{config.lr_decay} schedule, peak {config.learning_rate:g}", fontsize=10)
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    return fig
