@@ -1,0 +1,83 @@
+"""The Transformer block: attention (tokens talk) then an MLP (each token thinks alone).
+
+Each sublayer is wrapped in a residual connection and a LayerNorm. Where the LayerNorm sits is
+the difference between the original Transformer and GPT-2 onwards:
+
+* post-LN (Vaswani et al. 2017):  ``x = LN(x + sublayer(x))``. The residual stream is
+  re-normalized after every sublayer; deep stacks need a learning-rate warm-up to train.
+* pre-LN (GPT-2, Xiong et al. 2020): ``x = x + sublayer(LN(x))``. The residual stream is a clean
+  sum that gradients flow straight through; trains without warm-up.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from ._checks import check_choice, check_float, check_int
+from .attention import KVCache, MultiHeadAttention
+from .positional import RotaryEmbedding
+
+
+class MLP(nn.Module):
+    """Position-wise feed-forward network: Linear -> GELU -> Linear, applied to each token alone.
+
+    ``activation="gelu"`` is the exact GELU, x·Φ(x); ``"gelu_tanh"`` is the tanh approximation
+    GPT-2 was trained with (Hugging Face's ``gelu_new``), needed to reproduce its logits exactly.
+    """
+
+    def __init__(self, d_model: int, d_hidden: int | None = None, dropout: float = 0.0, bias: bool = True,
+                 activation: str = "gelu"):
+        super().__init__()
+        d_model = check_int("d_model", d_model, min_value=1)
+        d_hidden = 4 * d_model if d_hidden is None else check_int("d_hidden", d_hidden, min_value=1)
+        dropout = check_float("dropout", dropout, min_value=0.0, max_value=1.0, max_inclusive=False)
+        self.activation = check_choice("activation", activation, ["gelu", "gelu_tanh"])
+        self.fc = nn.Linear(d_model, d_hidden, bias=bias)  # widen (4x in GPT-2)
+        self.gelu = nn.GELU(approximate="tanh" if activation == "gelu_tanh" else "none")
+        self.proj = nn.Linear(d_hidden, d_model, bias=bias)  # back to the residual stream
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (..., d_model) -> (..., d_model)."""
+        return self.dropout(self.proj(self.gelu(self.fc(x))))
+
+
+class Block(nn.Module):
+    """One Transformer block: multi-head attention and an MLP, each with a residual and a LayerNorm.
+
+    ``norm="pre"`` (GPT-2):  x = x + attn(ln_1(x));  x = x + mlp(ln_2(x))
+    ``norm="post"`` (2017):  x = ln_1(x + attn(x));  x = ln_2(x + mlp(x))
+    ``mlp``: a module to use instead of the default ``MLP`` (e.g. a mixture of experts); it must
+    map (B, T, d_model) to (B, T, d_model).
+    """
+
+    def __init__(self, d_model: int, n_head: int, n_kv_head: int | None = None, d_hidden: int | None = None,
+                 dropout: float = 0.0, bias: bool = True, norm: str = "pre", causal: bool = True,
+                 rope: RotaryEmbedding | None = None, mlp: nn.Module | None = None):
+        super().__init__()
+        self.d_model = check_int("d_model", d_model, min_value=1)
+        self.norm = check_choice("norm", norm, ["pre", "post"])
+        if mlp is not None and d_hidden is not None:
+            raise ValueError(f"pass either mlp (your own module) or d_hidden={d_hidden} (for the default MLP), "
+                             f"not both: d_hidden would be ignored")
+        if mlp is not None and not isinstance(mlp, nn.Module):
+            raise ValueError(f"mlp must be an nn.Module mapping (B, T, d_model) to (B, T, d_model), "
+                             f"got {type(mlp).__name__}")
+        self.ln_1 = nn.LayerNorm(d_model, bias=bias)
+        self.attn = MultiHeadAttention(d_model, n_head, n_kv_head=n_kv_head, bias=bias, causal=causal,
+                                       dropout=dropout, rope=rope)
+        self.ln_2 = nn.LayerNorm(d_model, bias=bias)
+        self.mlp = MLP(d_model, d_hidden, dropout=dropout, bias=bias) if mlp is None else mlp
+
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None,
+                mask: torch.Tensor | None = None) -> torch.Tensor:
+        """x: (B, T, d_model) -> (B, T, d_model); ``cache`` and ``mask`` go to the attention."""
+        if x.size(-1) != self.d_model:  # say it before LayerNorm fails with a shape error
+            raise ValueError(f"x has last dimension {x.size(-1)}, but this block expects d_model={self.d_model}")
+        if self.norm == "pre":
+            x = x + self.attn(self.ln_1(x), cache=cache, mask=mask)  # tokens exchange information
+            x = x + self.mlp(self.ln_2(x))  # each token processes what it gathered
+        else:
+            x = self.ln_1(x + self.attn(x, cache=cache, mask=mask))
+            x = self.ln_2(x + self.mlp(x))
+        return x
