@@ -1,0 +1,447 @@
+"""The whole GPT: token ids in, next-token logits out (lecture notes chapter 4, lesson 10).
+
+    idx (B, T) -> token embedding + position -> n_layer x Block -> final LayerNorm -> lm_head
+               -> logits (B, T, vocab_size): at every position, a score for every possible next token
+
+Everything inside is a gptlab module a lesson has already built: ``MultiHeadAttention`` and
+``KVCache`` (``attention``), the position codes (``positional``), ``Block`` and ``MLP`` (``block``),
+the decoding rules (``sampling``) and, with ``n_experts > 0``, ``MoE`` (``moe``). The layout and the
+names follow nanoGPT's ``model.py`` (Karpathy), which follows GPT-2 (Radford et al. 2019), so
+``GPT.from_huggingface`` can load OpenAI's GPT-2 weights and give the same logits.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ._checks import check_choice, check_float, check_int, divisors
+from .attention import KVCache, MultiHeadAttention, record_attention
+from .block import MLP, Block
+from .positional import LearnedPositionalEmbedding, RotaryEmbedding, SinusoidalPositionalEncoding
+from .sampling import make_generator, sample
+
+POSITIONS = ("learned", "sinusoidal", "rope", "none")
+NORMS = ("pre", "post")
+ACTIVATIONS = ("gelu", "gelu_tanh")
+
+
+@dataclass
+class GPTConfig:
+    """The numbers that fix a GPT's shape. ``GPTConfig.preset("gpt2")`` gives GPT-2 small."""
+
+    vocab_size: int  # how many different tokens there are (65 for Shakespeare's characters, 50257 for GPT-2)
+    block_size: int  # the longest context the model reads, in tokens (T_max)
+    n_layer: int  # how many Transformer blocks are stacked
+    n_head: int  # attention heads per block (query heads)
+    n_embd: int  # width of the residual stream, d_model; every head gets n_embd // n_head of it
+    n_kv_head: int | None = None  # key/value heads; None = n_head (multi-head), 1 = multi-query, else grouped
+    dropout: float = 0.0  # dropout probability in training (0 for small data you want to overfit, ~0.1-0.2 else)
+    bias: bool = True  # biases in Linear layers and LayerNorms (GPT-2: True; many newer models: False)
+    norm: str = "pre"  # "pre": x + sublayer(LN(x)) as in GPT-2; "post": LN(x + sublayer(x)) as in 2017
+    pos: str = "learned"  # "learned" (GPT-2), "sinusoidal" (2017), "rope" (Llama) or "none" (only the causal mask)
+    tie_weights: bool = True  # lm_head shares its weight matrix with the token embedding (GPT-2 does)
+    activation: str = "gelu"  # MLP nonlinearity: "gelu" (exact) or "gelu_tanh" (GPT-2's approximation)
+    n_experts: int = 0  # experts per MoE layer; 0 = a dense MLP in every block
+    top_k: int = 2  # MoE only: experts each token visits
+    aux_loss_weight: float = 0.01  # MoE only: loss = cross-entropy + aux_loss_weight * sum of load-balancing losses
+    capacity_factor: float | None = None  # MoE only: cap on tokens per expert (None = no cap)
+
+    def __post_init__(self):
+        for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
+            check_int(name, getattr(self, name), min_value=1)
+        if self.n_embd % self.n_head:
+            raise ValueError(f"n_embd={self.n_embd} is not divisible by n_head={self.n_head}: every head gets "
+                             f"n_embd // n_head dimensions; choose n_head among "
+                             f"{', '.join(map(str, divisors(self.n_embd)))}")
+        if self.n_kv_head is not None:
+            check_int("n_kv_head", self.n_kv_head, min_value=1)
+            if self.n_head % self.n_kv_head:
+                raise ValueError(f"n_head={self.n_head} is not divisible by n_kv_head={self.n_kv_head}: every "
+                                 f"key/value head serves an equal group of query heads; choose n_kv_head among "
+                                 f"{', '.join(map(str, divisors(self.n_head)))}")
+        check_float("dropout", self.dropout, min_value=0.0, max_value=1.0, max_inclusive=False)
+        for name in ("bias", "tie_weights"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name}={getattr(self, name)!r} must be True or False")
+        check_choice("norm", self.norm, NORMS)
+        check_choice("pos", self.pos, POSITIONS)
+        check_choice("activation", self.activation, ACTIVATIONS)
+        if self.pos == "sinusoidal" and self.n_embd % 2:
+            raise ValueError(f"pos='sinusoidal' needs an even n_embd (one sin and one cos column per "
+                             f"frequency), got n_embd={self.n_embd}")
+        head_dim = self.n_embd // self.n_head
+        if self.pos == "rope" and head_dim % 2:
+            raise ValueError(f"pos='rope' needs an even head size n_embd // n_head (RoPE turns coordinates in "
+                             f"pairs), got {self.n_embd} // {self.n_head} = {head_dim}")
+        check_int("n_experts", self.n_experts, min_value=0)
+        if self.n_experts:
+            check_int("top_k", self.top_k, min_value=1, max_value=self.n_experts)
+            check_float("aux_loss_weight", self.aux_loss_weight, min_value=0.0)
+            if self.capacity_factor is not None:
+                check_float("capacity_factor", self.capacity_factor, min_value=0.0, min_inclusive=False)
+            if self.activation != "gelu":
+                raise ValueError(f"activation={self.activation!r} applies to the dense MLP only; MoE experts "
+                                 f"use the exact GELU, so use activation='gelu' with n_experts > 0")
+
+    @classmethod
+    def preset(cls, name: str, **overrides) -> GPTConfig:
+        """A named size from ``PRESETS``, with any field overridden, e.g.
+        ``GPTConfig.preset("gpt-mini", vocab_size=65, block_size=128, dropout=0.1)``."""
+        if name not in PRESETS:
+            raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(map(repr, PRESETS))}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise ValueError(f"GPTConfig has no field {', '.join(unknown)}; the fields are {', '.join(sorted(known))}")
+        values = {**PRESETS[name], **overrides}
+        missing = [k for k in ("vocab_size", "block_size") if k not in values]
+        if missing:
+            raise ValueError(f"preset {name!r} fixes only the model's shape; also pass "
+                             f"{' and '.join(f'{k}=...' for k in missing)} (they depend on your data)")
+        return cls(**values)
+
+
+# Named sizes. The small ones are minGPT's (they leave vocab_size and block_size to the data); the
+# gpt2 ones are OpenAI's checkpoints, with their vocabulary, context and tanh-approximated GELU.
+_GPT2 = dict(vocab_size=50257, block_size=1024, activation="gelu_tanh")
+PRESETS: dict[str, dict] = {
+    "gpt-nano": dict(n_layer=3, n_head=3, n_embd=48),  # ~0.1M parameters without embeddings
+    "gpt-micro": dict(n_layer=4, n_head=4, n_embd=128),  # ~0.8M
+    "gpt-mini": dict(n_layer=6, n_head=6, n_embd=192),  # ~2.7M
+    "gpt2": dict(n_layer=12, n_head=12, n_embd=768, **_GPT2),  # 124M
+    "gpt2-medium": dict(n_layer=24, n_head=16, n_embd=1024, **_GPT2),  # 350M
+    "gpt2-large": dict(n_layer=36, n_head=20, n_embd=1280, **_GPT2),  # 774M
+    "gpt2-xl": dict(n_layer=48, n_head=25, n_embd=1600, **_GPT2),  # 1558M
+}
+
+
+class GPT(nn.Module):
+    """A decoder-only Transformer language model (GPT-2's layout).
+
+    ``forward(idx, targets)`` -> ``(logits, loss)`` as in nanoGPT; ``generate`` samples text.
+    Components, in the order the data flows: ``wte`` (token embedding), ``pos`` (added position
+    code, None for RoPE or "none"), ``drop``, ``blocks``, ``ln_f``, ``lm_head``.
+    """
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        if not isinstance(config, GPTConfig):
+            raise ValueError(f"config must be a GPTConfig, got {type(config).__name__}; "
+                             f"e.g. GPT(GPTConfig.preset('gpt-nano', vocab_size=65, block_size=64))")
+        self.config = c = config
+        self.wte = nn.Embedding(c.vocab_size, c.n_embd)  # token id -> vector
+        if c.pos == "learned":
+            self.pos = LearnedPositionalEmbedding(c.block_size, c.n_embd)
+        elif c.pos == "sinusoidal":
+            self.pos = SinusoidalPositionalEncoding(c.block_size, c.n_embd)
+        else:
+            self.pos = None  # RoPE acts inside attention; "none" leaves order to the causal mask
+        # one RotaryEmbedding (no parameters, just cos/sin tables) shared by every block's attention
+        rope = RotaryEmbedding(c.n_embd // c.n_head, max_len=c.block_size) if c.pos == "rope" else None
+        self.drop = nn.Dropout(c.dropout)
+        self.blocks = nn.ModuleList(
+            Block(c.n_embd, c.n_head, n_kv_head=c.n_kv_head, dropout=c.dropout, bias=c.bias, norm=c.norm,
+                  rope=rope, mlp=self._make_mlp(c))
+            for _ in range(c.n_layer))
+        # pre-LN leaves the residual stream un-normalized, so it needs one last LayerNorm; a post-LN
+        # block already ends with one
+        self.ln_f = nn.LayerNorm(c.n_embd, bias=c.bias) if c.norm == "pre" else nn.Identity()
+        self.lm_head = nn.Linear(c.n_embd, c.vocab_size, bias=False)  # vector -> one score per token
+        if c.tie_weights:
+            # one matrix for "token -> vector" and "vector -> token scores" (Press & Wolf 2017):
+            # fewer parameters, and GPT-2 was trained this way
+            self.wte.weight = self.lm_head.weight
+
+        self.apply(self._init_weights)
+        # GPT-2: the projections that write into the residual stream get a smaller init, so that
+        # the sum of 2 * n_layer contributions keeps roughly unit variance at any depth
+        for module in self.modules():
+            if isinstance(module, MultiHeadAttention):
+                nn.init.normal_(module.out_proj.weight, mean=0.0, std=0.02 / math.sqrt(2 * c.n_layer))
+            elif isinstance(module, MLP):
+                nn.init.normal_(module.proj.weight, mean=0.0, std=0.02 / math.sqrt(2 * c.n_layer))
+
+        self.aux_loss: torch.Tensor | None = None  # MoE: sum of the layers' load-balancing losses, last forward
+        self.last_loss_parts: dict[str, torch.Tensor] | None = None  # {"lm", "aux", "total"}, last forward with targets
+
+    @staticmethod
+    def _make_mlp(c: GPTConfig) -> nn.Module:
+        if c.n_experts == 0:
+            return MLP(c.n_embd, dropout=c.dropout, bias=c.bias, activation=c.activation)
+        from .moe import MoE  # imported here so that a dense GPT does not need the MoE module
+
+        return MoE(c.n_embd, c.n_experts, top_k=c.top_k, capacity_factor=c.capacity_factor,
+                   dropout=c.dropout, bias=c.bias)
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        # GPT-2's init: small normal weights (std 0.02), zero biases; LayerNorms keep weight 1, bias 0
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+
+    # ------------------------------------------------------------------------------------------
+    # the forward pass
+
+    def _check_ids(self, idx, name: str = "idx") -> None:
+        """Token ids must be a (B, T) integer tensor with 0 <= id < vocab_size, T >= 1."""
+        if not isinstance(idx, torch.Tensor) or idx.dim() != 2:
+            shape = tuple(idx.shape) if isinstance(idx, torch.Tensor) else type(idx).__name__
+            raise ValueError(f"{name} must be a (B, T) tensor of token ids, got {shape}; for a single "
+                             f"sequence use torch.tensor([ids]) or ids.unsqueeze(0)")
+        if idx.dtype.is_floating_point or idx.dtype.is_complex or idx.dtype == torch.bool:
+            raise ValueError(f"{name} must hold integer token ids (torch.long), got dtype {idx.dtype}")
+        if idx.size(1) == 0:
+            raise ValueError(f"{name} is empty (T=0): the model needs at least one token to predict the next "
+                             f"one; start from e.g. a newline or an end-of-text token")
+        if idx.size(0) == 0:
+            raise ValueError(f"{name} holds no sequences (B=0); give at least one row of token ids")
+        low, high = int(idx.min()), int(idx.max())
+        V = self.config.vocab_size
+        if low < 0 or high >= V:
+            raise ValueError(f"{name} contains token id {low if low < 0 else high}, outside the vocabulary "
+                             f"0..{V - 1} (vocab_size={V}); was it encoded with another tokenizer?")
+
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None,
+                caches: list[KVCache] | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """idx: (B, T) token ids -> (logits (B, T, vocab_size), loss or None).
+
+        ``targets`` (B, T): the token that follows each position (-1 = ignore); the loss is the mean
+        cross-entropy (plus ``aux_loss_weight`` x the MoE load-balancing losses).
+        ``caches``: one ``KVCache`` per layer; idx then holds only the new tokens, which sit at
+        positions cache.length, cache.length + 1, ... (see ``generate``).
+        """
+        self._check_ids(idx)
+        B, T = idx.size()
+        c = self.config
+        if caches is not None:
+            if len(caches) != c.n_layer or not all(isinstance(cache, KVCache) for cache in caches):
+                raise ValueError(f"caches must be a list of {c.n_layer} KVCache objects, one per layer, e.g. "
+                                 f"[KVCache() for _ in range({c.n_layer})]")
+        past = 0 if caches is None else caches[0].length  # absolute position of idx[:, 0]
+        if past + T > c.block_size:
+            where = f"{past} cached + {T} new tokens" if past else f"T={T} tokens"
+            raise ValueError(f"{where} exceed block_size={c.block_size}, the longest context this model has "
+                             f"positions for; crop the input to its last {c.block_size - past} tokens "
+                             f"(generate() does this for you)")
+
+        x = self.wte(idx)  # (B, T, C)
+        if self.pos is not None:
+            x = self.pos(x, offset=past)  # (B, T, C) + position code of positions past .. past+T-1
+        x = self.drop(x)
+        for i, block in enumerate(self.blocks):
+            x = block(x, cache=None if caches is None else caches[i])  # (B, T, C)
+        x = self.ln_f(x)
+        logits = self.lm_head(x)  # (B, T, vocab_size)
+
+        # MoE layers keep their load-balancing loss after each forward; dense MLPs have none
+        aux_losses = [block.mlp.aux_loss for block in self.blocks if getattr(block.mlp, "aux_loss", None) is not None]
+        aux = torch.stack(aux_losses).sum() if aux_losses else None
+        self.aux_loss = None if aux is None else aux.detach()
+
+        loss = None
+        if targets is not None:
+            if not isinstance(targets, torch.Tensor) or targets.shape != idx.shape:
+                shape = tuple(targets.shape) if isinstance(targets, torch.Tensor) else type(targets).__name__
+                raise ValueError(f"targets must have the same shape as idx, {tuple(idx.shape)} (the next token at "
+                                 f"every position), got {shape}")
+            if int(targets.min()) < -1 or int(targets.max()) >= c.vocab_size:
+                raise ValueError(f"targets must be token ids 0..{c.vocab_size - 1} (or -1 to ignore a position)")
+            # flatten: cross_entropy wants (N, classes) and (N,); every position is one prediction
+            lm_loss = F.cross_entropy(logits.view(B * T, -1), targets.reshape(B * T).long(), ignore_index=-1)
+            loss = lm_loss if aux is None else lm_loss + c.aux_loss_weight * aux
+            zero = torch.zeros((), device=lm_loss.device)
+            self.last_loss_parts = {"lm": lm_loss.detach(), "aux": zero if aux is None else aux.detach(),
+                                    "total": loss.detach()}
+        return logits, loss
+
+    # ------------------------------------------------------------------------------------------
+    # generation
+
+    @torch.no_grad()
+    def generate(self, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None,
+                 top_p: float | None = None, repetition_penalty: float = 1.0, use_cache: bool = True,
+                 generator=None) -> torch.Tensor:
+        """Continue each prompt in idx (B, T) by ``max_new_tokens`` tokens -> (B, T + max_new_tokens).
+
+        Each step turns the last position's logits into a token with ``gptlab.sampling.sample``
+        (``temperature=0`` is greedy; ``generator``: a torch.Generator or an int seed). The model
+        reads at most ``block_size`` tokens, so longer contexts are cropped to the last
+        ``block_size`` (as nanoGPT does). ``use_cache`` changes the speed, never the tokens:
+        with it, the prompt is read once (prefill) and then each step feeds only the newest token;
+        once the context fills the block, the window slides, every position shifts, and the cache
+        is rebuilt from the cropped context at each step. Runs in eval mode (no dropout).
+        """
+        self._check_ids(idx)
+        max_new_tokens = check_int("max_new_tokens", max_new_tokens, min_value=0)
+        generator = make_generator(generator)  # an int seed becomes ONE generator for the whole loop
+        block_size = self.config.block_size
+        was_training = self.training
+        self.eval()
+        try:
+            caches = None
+            for _ in range(max_new_tokens):
+                if not use_cache:
+                    logits, _ = self(idx[:, -block_size:])  # recompute the whole (cropped) context
+                elif caches is None or caches[0].length >= block_size:
+                    # prefill, or the window is full: positions shift by one, so old keys are stale
+                    caches = [KVCache() for _ in self.blocks]
+                    logits, _ = self(idx[:, -block_size:], caches=caches)
+                else:
+                    logits, _ = self(idx[:, -1:], caches=caches)  # only the newest token is new
+                logits = logits[:, -1, :]  # (B, vocab_size) the prediction after the last token
+                previous = idx if repetition_penalty != 1.0 else None
+                idx_next = sample(logits, temperature=temperature, top_k=top_k, top_p=top_p,
+                                  repetition_penalty=repetition_penalty, previous=previous,
+                                  generator=generator)  # (B, 1)
+                idx = torch.cat((idx, idx_next.to(idx.device, idx.dtype)), dim=1)  # (B, T + 1)
+        finally:
+            self.train(was_training)
+        return idx
+
+    # ------------------------------------------------------------------------------------------
+    # looking inside
+
+    @torch.no_grad()
+    def attention_maps(self, idx: torch.Tensor) -> torch.Tensor:
+        """Attention weights of every layer and head for idx (B, T) -> (n_layer, B, n_head, T, T), on the CPU.
+
+        Entry [l, b, h, i, j] is how much token i looks at token j in layer l, head h (rows sum to 1).
+        Runs in eval mode, so dropout does not blur the picture.
+        """
+        self._check_ids(idx)
+        was_training = self.training
+        self.eval()
+        try:
+            with record_attention(self) as rec:
+                self(idx)
+        finally:
+            self.train(was_training)
+        return torch.stack(rec.weights)  # (n_layer, B, nh, T, T)
+
+    def num_parameters(self, non_embedding: bool = False) -> int:
+        """Number of parameters (a tied matrix counted once).
+
+        ``non_embedding=True`` leaves out the lookup tables, which cost memory but no compute:
+        the position embedding, and the token embedding unless it is tied to lm_head (then it
+        does the output projection's matmul, so it counts), as in nanoGPT and the scaling laws.
+        """
+        n = sum(p.numel() for p in self.parameters())
+        if non_embedding:
+            if self.pos is not None:
+                n -= sum(p.numel() for p in self.pos.parameters())
+            if not self.config.tie_weights:
+                n -= self.wte.weight.numel()
+        return n
+
+    def parameter_counts(self) -> dict[str, int]:
+        """Parameters by component: embeddings, position, attention, mlp, norms, head.
+
+        The values sum to ``num_parameters()``; ``head`` is 0 when lm_head is tied to the
+        embeddings (its matrix is counted under ``embeddings``).
+        """
+        counts = dict.fromkeys(("embeddings", "position", "attention", "mlp", "norms", "head"), 0)
+        for name, p in self.named_parameters():  # a tied matrix appears once, as "wte.weight"
+            if name.startswith("wte."):
+                part = "embeddings"
+            elif name.startswith("pos."):
+                part = "position"
+            elif name.startswith("lm_head."):
+                part = "head"
+            elif name.startswith("blocks."):
+                sublayer = name.split(".")[2]  # "blocks.3.attn.q_proj.weight" -> "attn"
+                part = {"attn": "attention", "mlp": "mlp", "ln_1": "norms", "ln_2": "norms"}[sublayer]
+            else:
+                part = "norms"  # ln_f
+            counts[part] += p.numel()
+        return counts
+
+    def estimate_flops_per_token(self, T: int | None = None) -> int:
+        """Training FLOPs per token (forward + backward) for a context of T tokens (default block_size).
+
+        The rule of thumb of Kaplan et al. (2020) and the PaLM paper, as in nanoGPT's
+        ``estimate_mfu``: ``6 N + 12 L T C``. Each of the N non-embedding weights does one multiply
+        and one add per token in the forward pass (2N) and twice that in the backward pass (4N).
+        Attention's two weightless products, Q Kᵀ and weights @ V, cost 2 T C each per layer
+        forward, 4 T C, times 3 with backward: 12 L T C. With MoE, N counts only the experts a
+        token visits (top_k of n_experts), so it is an estimate of the compute actually done.
+        """
+        c = self.config
+        T = c.block_size if T is None else check_int("T", T, min_value=1)
+        N = self.num_parameters(non_embedding=True)
+        if c.n_experts:
+            mlp = self.parameter_counts()["mlp"]
+            N = N - mlp + round(mlp * c.top_k / c.n_experts)
+        return 6 * N + 12 * c.n_layer * T * c.n_embd
+
+    # ------------------------------------------------------------------------------------------
+    # OpenAI's GPT-2, through Hugging Face transformers
+
+    @classmethod
+    def from_huggingface(cls, hf_model) -> GPT:
+        """A gptlab GPT with the weights of a ``transformers.GPT2LMHeadModel`` (same logits).
+
+        Use: ``GPT.from_huggingface(GPT2LMHeadModel.from_pretrained("gpt2"))``. Two layout
+        differences: Hugging Face's ``Conv1D`` stores weights as (in, out), the transpose of
+        ``nn.Linear``'s (out, in); and its ``c_attn`` computes q, k and v in one matrix, which
+        we split into ``q_proj``, ``k_proj``, ``v_proj``.
+        """
+        hf = getattr(hf_model, "config", None)
+        if getattr(hf, "model_type", None) != "gpt2" or not hasattr(hf_model, "transformer"):
+            raise ValueError(f"from_huggingface expects a transformers.GPT2LMHeadModel, got {type(hf_model).__name__}")
+        activations = {"gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh", "gelu": "gelu"}
+        if hf.activation_function not in activations:
+            raise ValueError(f"activation_function={hf.activation_function!r} is not supported; gptlab's MLP "
+                             f"offers {', '.join(activations)}")
+        needed = {"layer_norm_epsilon": 1e-5,  # nn.LayerNorm's default eps, which our blocks use
+                  "n_inner": (None, 4 * hf.n_embd),  # our MLP widens 4x (None means 4x in GPT-2 too)
+                  "scale_attn_weights": True,  # divide scores by sqrt(head_dim)
+                  "scale_attn_by_inverse_layer_idx": False}
+        for name, allowed in needed.items():
+            allowed = allowed if isinstance(allowed, tuple) else (allowed,)
+            if getattr(hf, name, allowed[0]) not in allowed:
+                raise ValueError(f"GPT-2 config {name}={getattr(hf, name)!r} is not supported; gptlab's GPT "
+                                 f"needs {' or '.join(map(repr, allowed))}")
+        wte, lm_head = hf_model.transformer.wte.weight, hf_model.lm_head.weight
+        config = GPTConfig(vocab_size=hf.vocab_size, block_size=hf.n_positions, n_layer=hf.n_layer,
+                           n_head=hf.n_head, n_embd=hf.n_embd, dropout=0.0, bias=True, norm="pre", pos="learned",
+                           tie_weights=wte is lm_head, activation=activations[hf.activation_function])
+        model = cls(config)
+        C = config.n_embd
+
+        def copy(dst: torch.Tensor, src: torch.Tensor) -> None:
+            if dst.shape != src.shape:
+                raise ValueError(f"shape mismatch while copying GPT-2 weights: {tuple(src.shape)} into "
+                                 f"{tuple(dst.shape)}")
+            dst.copy_(src)
+
+        t = hf_model.transformer
+        with torch.no_grad():
+            copy(model.wte.weight, t.wte.weight)
+            copy(model.pos.embedding.weight, t.wpe.weight)
+            if not config.tie_weights:
+                copy(model.lm_head.weight, lm_head)
+            for block, h in zip(model.blocks, t.h):
+                for ours, theirs in ((block.ln_1, h.ln_1), (block.ln_2, h.ln_2)):
+                    copy(ours.weight, theirs.weight)
+                    copy(ours.bias, theirs.bias)
+                # Conv1D: y = x @ W + b with W (in, out); c_attn's columns are [q | k | v]
+                W_q, W_k, W_v = h.attn.c_attn.weight.split(C, dim=1)  # 3 x (C, C)
+                b_q, b_k, b_v = h.attn.c_attn.bias.split(C)  # 3 x (C,)
+                attn = block.attn
+                for linear, W, b in ((attn.q_proj, W_q, b_q), (attn.k_proj, W_k, b_k), (attn.v_proj, W_v, b_v),
+                                     (attn.out_proj, h.attn.c_proj.weight, h.attn.c_proj.bias),
+                                     (block.mlp.fc, h.mlp.c_fc.weight, h.mlp.c_fc.bias),
+                                     (block.mlp.proj, h.mlp.c_proj.weight, h.mlp.c_proj.bias)):
+                    copy(linear.weight, W.t())  # (in, out) -> nn.Linear's (out, in)
+                    copy(linear.bias, b)
+            copy(model.ln_f.weight, t.ln_f.weight)
+            copy(model.ln_f.bias, t.ln_f.bias)
+        return model.to(wte.device)
