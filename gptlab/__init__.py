@@ -1,5 +1,31 @@
-"""gptlab: the package the course's notebooks stand on."""
+"""gptlab: the package the course's notebooks stand on.
+
+One module per idea of the course, in the order the lessons meet them:
+
+- ``data``, ``tokenizers``: corpora (offline) and text <-> token ids          (lessons 01, 10)
+- ``ngram``, ``neural_lm``: counting language models and the first neural LM  (lesson 01)
+- ``sampling``: from next-token scores to generated text                      (lesson 02)
+- ``attention``, ``positional``, ``block``: attention to the transformer block (lessons 03-09)
+- ``model``, ``train``: a GPT and a training loop that knows nothing about it  (lesson 10)
+- ``moe``: mixture of experts                                                  (lesson 11)
+- ``plotting`` (matplotlib figures) and ``widgets`` (ipywidgets explorers over them)
+
+Submodules are imported on first use: ``import gptlab`` stays fast, and
+``from gptlab.attention import MultiHeadAttention`` reads the file whose name says what it holds.
+"""
+from importlib import import_module
+
 from .device import available_devices, describe_device, pick_device
 
 __version__ = "0.1.0"
-__all__ = ["available_devices", "describe_device", "pick_device"]
+
+_SUBMODULES = ("data", "tokenizers", "ngram", "neural_lm", "sampling", "attention", "positional", "block",
+               "model", "train", "moe", "exercises", "plotting", "widgets", "device")
+
+__all__ = ["available_devices", "describe_device", "pick_device", *_SUBMODULES]
+
+
+def __getattr__(name: str):
+    if name in _SUBMODULES:
+        return import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'gptlab' has no attribute {name!r}")

@@ -9,7 +9,6 @@ import time
 
 import nbformat
 from nbclient import NotebookClient
-
 from strip_outputs import strip
 
 if __name__ == "__main__":

@@ -29,6 +29,8 @@ def strip(path: str) -> None:
             cell.outputs = []
             cell.execution_count = None
     nb.metadata.pop("widgets", None)
+    # the kernel JupyterLab starts without asking (ipykernel's default name)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
     nbformat.write(nb, path)
 
 
