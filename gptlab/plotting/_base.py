@@ -6,13 +6,13 @@ import io
 from matplotlib.figure import Figure
 
 
-def new_figure(nrows: int = 1, ncols: int = 1, figsize=(6.4, 3.6), **subplot_kw):
+def new_figure(nrows: int = 1, ncols: int = 1, figsize=(6.4, 3.6), squeeze: bool = True, **subplot_kw):
     """A fresh ``Figure`` and its axes, made without pyplot so nothing leaks between calls.
 
     A notebook displays the returned figure when it is the last expression of a cell.
     """
     fig = Figure(figsize=figsize, layout="constrained")
-    axes = fig.subplots(nrows, ncols, squeeze=True, **subplot_kw)
+    axes = fig.subplots(nrows, ncols, squeeze=squeeze, **subplot_kw)
     return fig, axes
 
 
@@ -21,3 +21,18 @@ def figure_to_png(fig: Figure, dpi: int = 80) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
     return buf.getvalue()
+
+
+def _show_figures_in_notebooks() -> None:
+    """Let Jupyter draw a returned ``Figure`` even when pyplot (and its inline backend) was never imported."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+    shell.display_formatter.formatters["image/png"].for_type(Figure, lambda fig: figure_to_png(fig, dpi=100))
+
+
+_show_figures_in_notebooks()

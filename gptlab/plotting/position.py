@@ -1,0 +1,134 @@
+"""Pictures for lesson 08: position codes, how similar two positions' codes are, and what order buys."""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from ._base import new_figure
+from .training import _smooth
+
+__all__ = ["plot_position_codes", "plot_similarity_vs_offset", "plot_position_state", "plot_score_matrix",
+           "plot_position_accuracy"]
+
+
+def _np(values) -> np.ndarray:
+    if hasattr(values, "detach"):
+        values = values.detach().cpu().numpy()
+    return np.asarray(values, dtype=float)
+
+
+def plot_position_codes(codes, ax=None, title: str = "position codes", position: int | None = None,
+                        colorbar: bool = True) -> Figure:
+    """Heatmap of a (T, d) code matrix: one row per position, one column per dimension.
+
+    ``position``: mark that row with a line (the position the similarity plot compares against).
+    """
+    codes = _np(codes)
+    if codes.ndim != 2:
+        raise ValueError(f"codes must be a (T, d) matrix, got shape {codes.shape}")
+    if ax is None:
+        fig, ax = new_figure(figsize=(5.0, 3.6))
+    else:
+        fig = ax.figure
+    vmax = float(np.abs(codes).max()) or 1.0
+    image = ax.imshow(codes, aspect="auto", cmap="RdBu_r", vmin=-vmax, vmax=vmax, interpolation="nearest")
+    if position is not None:
+        ax.axhline(position, color="black", lw=1.2, ls="--")
+    ax.set_xlabel("dimension")
+    ax.set_ylabel("position")
+    ax.set_title(title, fontsize=10)
+    if colorbar:
+        fig.colorbar(image, ax=ax, shrink=0.9)
+    return fig
+
+
+def plot_similarity_vs_offset(similarity, position: int, ax=None, references: Sequence[int] | None = None,
+                              ylabel: str = "cosine similarity", title: str | None = None) -> Figure:
+    """Row ``position`` of a (T, T) similarity matrix against the offset n − position (bold), with the
+    rows of a few ``references`` positions drawn faintly on the same offset axis.
+
+    If similarity depends only on the offset, every curve lies on the bold one.
+    """
+    sim = _np(similarity)
+    if sim.ndim != 2 or sim.shape[0] != sim.shape[1]:
+        raise ValueError(f"similarity must be a square (T, T) matrix, got shape {sim.shape}")
+    T = sim.shape[0]
+    if not 0 <= position < T:
+        raise ValueError(f"position={position} must be in 0..{T - 1}")
+    if ax is None:
+        fig, ax = new_figure(figsize=(5.0, 3.4))
+    else:
+        fig = ax.figure
+    if references is None:
+        references = sorted({0, T // 4, T // 2, 3 * T // 4, T - 1} - {position})
+    for i, p in enumerate(references):
+        ax.plot(np.arange(T) - p, sim[p], color="gray", lw=1, alpha=0.5,
+                label="other positions" if i == 0 else None)
+    ax.plot(np.arange(T) - position, sim[position], color="tab:blue", lw=2, label=f"position {position}")
+    ax.axvline(0, color="black", lw=0.8)
+    ax.axhline(0, color="black", lw=0.5, alpha=0.5)
+    ax.set_xlabel("offset n − p (positions)")
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small", loc="lower left")
+    return fig
+
+
+def plot_position_state(codes, similarity, position: int, code_title: str, sim_title: str,
+                        ylabel: str = "cosine similarity") -> Figure:
+    """What ``PositionExplorer`` shows: the code matrix (left) and similarity against offset (right)."""
+    fig, (ax_c, ax_s) = new_figure(1, 2, figsize=(10.0, 3.4))
+    fig.set_layout_engine(None)  # fixed margins: a constrained layout would double the redraw time
+    fig.subplots_adjust(left=0.06, right=0.985, bottom=0.15, top=0.9, wspace=0.22)
+    plot_position_codes(codes, ax=ax_c, title=code_title, position=position, colorbar=False)
+    plot_similarity_vs_offset(similarity, position, ax=ax_s, ylabel=ylabel, title=sim_title)
+    ax_s.set_ylim(-1.05, 1.05)
+    return fig
+
+
+def plot_score_matrix(scores, ax=None, title: str = "score of q at position m with k at position n") -> Figure:
+    """Heatmap of a (T, T) matrix of scores S[m, n]; stripes along the diagonals mean S depends on m − n only."""
+    scores = _np(scores)
+    if ax is None:
+        fig, ax = new_figure(figsize=(4.4, 3.6))
+    else:
+        fig = ax.figure
+    vmax = float(np.abs(scores).max()) or 1.0
+    image = ax.imshow(scores, cmap="RdBu_r", vmin=-vmax, vmax=vmax, interpolation="nearest")
+    ax.set_xlabel("key position n")
+    ax.set_ylabel("query position m")
+    ax.set_title(title, fontsize=10)
+    fig.colorbar(image, ax=ax, shrink=0.9)
+    return fig
+
+
+def plot_position_accuracy(accuracies: Mapping[str, Sequence[float]], chance: float | None = 0.5,
+                           smooth: float = 0.8, ax=None) -> Figure:
+    """Per-step batch accuracy of several training runs (e.g. one per kind of position code).
+
+    ``accuracies``: {run name: per-step accuracies}; ``chance``: a dashed line at the accuracy of
+    guessing.
+    """
+    if not accuracies:
+        raise ValueError("accuracies must map at least one run name to its per-step accuracies")
+    if ax is None:
+        fig, ax = new_figure(figsize=(6.0, 3.6))
+    else:
+        fig = ax.figure
+    for i, (name, values) in enumerate(accuracies.items()):
+        values = list(map(float, values))
+        steps = np.arange(1, len(values) + 1)
+        ax.plot(steps, values, color=f"C{i}", alpha=0.15, lw=1)
+        ax.plot(steps, _smooth(values, smooth), color=f"C{i}", lw=2, label=name)
+    if chance is not None:
+        ax.axhline(chance, color="gray", ls="--", lw=1, label=f"chance ({chance:g})")
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("step")
+    ax.set_ylabel("batch accuracy")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small", loc="lower right")
+    return fig

@@ -1,0 +1,185 @@
+"""Pictures for lesson 05: the variance of q·k, softmax saturation and its vanishing gradient."""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullLocator
+
+from ._base import new_figure
+from .training import _smooth
+
+__all__ = ["plot_qk_variance", "plot_softmax_jacobians", "plot_saturation", "plot_scaling_state",
+           "plot_scaled_vs_unscaled"]
+
+UNSCALED_COLOR, SCALED_COLOR = "tab:red", "tab:blue"
+
+
+def _np(values) -> np.ndarray:
+    if hasattr(values, "detach"):
+        values = values.detach().cpu().numpy()
+    return np.asarray(values, dtype=float)
+
+
+def plot_qk_variance(dims, unscaled, scaled=None, ax=None) -> Figure:
+    """Measured variance of q·k against d on log-log axes, with the lines y = d and y = 1.
+
+    ``unscaled``, ``scaled``: one measured variance per entry of ``dims`` (e.g. from
+    ``gptlab.scaling.dot_product_variance``).
+    """
+    dims, unscaled = _np(dims), _np(unscaled)
+    if ax is None:
+        fig, ax = new_figure(figsize=(5.2, 3.6))
+    else:
+        fig = ax.figure
+    ax.plot(dims, dims, color="gray", ls="--", lw=1, label="y = d (theory, unscaled)")
+    ax.plot(dims, unscaled, "o", color=UNSCALED_COLOR, label="q·k (measured)")
+    if scaled is not None:
+        ax.axhline(1.0, color="gray", ls=":", lw=1, label="y = 1 (theory, scaled)")
+        ax.plot(dims, _np(scaled), "s", color=SCALED_COLOR, label="q·k / √d (measured)")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log", base=2)
+    ax.set_xlabel("dimension d")
+    ax.set_ylabel("variance of the score")
+    ax.set_title("q, k with N(0, 1) entries: Var(q·k) = d", fontsize=10)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize="small", loc="upper left")
+    return fig
+
+
+def plot_softmax_jacobians(weights: Sequence, jacobians: Sequence, labels: Sequence[str]) -> Figure:
+    """One column per softmax: its weights (bars) above its Jacobian diag(p) - p pᵀ (heatmap).
+
+    All heatmaps share one colour scale, so a Jacobian that shrinks towards 0 fades out.
+    """
+    if not (len(weights) == len(jacobians) == len(labels)) or not weights:
+        raise ValueError("weights, jacobians and labels must be non-empty lists of the same length")
+    n = len(weights)
+    fig, axes = new_figure(2, n, figsize=(2.6 * n, 4.6))
+    axes = np.asarray(axes).reshape(2, n)
+    jacs = [_np(j) for j in jacobians]
+    vmax = max(float(np.abs(j).max()) for j in jacs) or 1.0
+    for col, (p, jac, label) in enumerate(zip(weights, jacs, labels)):
+        p = _np(p)
+        ax = axes[0, col]
+        ax.bar(np.arange(p.size), p, color="tab:purple")
+        ax.set_ylim(0, 1.05)
+        ax.set_title(label, fontsize=9)
+        ax.set_xticks([])
+        if col == 0:
+            ax.set_ylabel("softmax weight")
+        ax = axes[1, col]
+        image = ax.imshow(jac, cmap="RdBu_r", vmin=-vmax, vmax=vmax)
+        ax.set_title(f"‖J‖ = {np.linalg.norm(jac):.2g}", fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if col == 0:
+            ax.set_ylabel("J = diag(p) − ppᵀ")
+    fig.colorbar(image, ax=axes[1, :].tolist(), shrink=0.8)
+    return fig
+
+
+def _draw_curves(ax, unscaled: Mapping, scaled: Mapping, key: str, log_y: bool = False, sparse: bool = False) -> None:
+    dims = _np(unscaled["d"])
+    ax.plot(dims, _np(unscaled[key]), "o-", color=UNSCALED_COLOR, ms=3, label="q·k")
+    ax.plot(_np(scaled["d"]), _np(scaled[key]), "s-", color=SCALED_COLOR, ms=3, label="q·k / √d")
+    ax.set_xscale("log", base=2)
+    if log_y:
+        ax.set_yscale("log")
+    if sparse:  # few tick labels: text layout is most of a redraw's cost
+        ticks = dims[:: max(1, len(dims) // 4)]
+        ax.xaxis.set_major_locator(FixedLocator(ticks))
+        ax.set_xticklabels([f"{t:g}" for t in ticks])
+        ax.xaxis.set_minor_locator(NullLocator())
+        if log_y:
+            ax.yaxis.set_major_locator(LogLocator(numticks=5))
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:.0e}".replace("e-0", "e-")))
+            ax.yaxis.set_minor_locator(NullLocator())  # plain labels: 10^k in mathtext costs a parse
+    ax.set_xlabel("dimension d")
+    ax.grid(alpha=0.3, which="major" if sparse else "both")
+
+
+def plot_saturation(unscaled: Mapping, scaled: Mapping, T: int) -> Figure:
+    """Entropy and gradient size of softmax(q·K) against d, unscaled and scaled.
+
+    ``unscaled``, ``scaled``: dicts from ``gptlab.scaling.saturation_curve`` (same dims and T).
+    """
+    fig, (ax_h, ax_g) = new_figure(1, 2, figsize=(9.0, 3.4))
+    _draw_curves(ax_h, unscaled, scaled, "entropy")
+    ax_h.axhline(math.log(T), color="gray", ls="--", lw=1, label=f"uniform: log {T}")
+    ax_h.set_ylabel("entropy of the weights (nats)")
+    ax_h.set_ylim(bottom=0)
+    ax_h.set_title(f"how spread out the attention is (T = {T} keys)", fontsize=10)
+    ax_h.legend(fontsize="small")
+    _draw_curves(ax_g, unscaled, scaled, "jacobian_norm", log_y=True)
+    ax_g.set_ylabel("‖diag(p) − ppᵀ‖ (median)")
+    ax_g.set_title("how much gradient passes the softmax", fontsize=10)
+    ax_g.legend(fontsize="small")
+    return fig
+
+
+def plot_scaling_state(weights, d: int, scaled: bool, entropy: float, jacobian_norm: float,
+                       unscaled_curve: Mapping, scaled_curve: Mapping) -> Figure:
+    """What ``ScalingExplorer`` shows: one query's weights over T keys (bars), and where this draw
+    sits on the average entropy and gradient-size curves (both modes, against d)."""
+    p = _np(weights)
+    T = p.size
+    color = SCALED_COLOR if scaled else UNSCALED_COLOR
+    fig, (ax_w, ax_h, ax_g) = new_figure(1, 3, figsize=(11.0, 3.3))
+    fig.set_layout_engine(None)  # fixed margins: a constrained layout would double the redraw time
+    fig.subplots_adjust(left=0.055, right=0.985, bottom=0.15, top=0.9, wspace=0.3)
+    ax_w.bar(np.arange(T), p, color=color)
+    ax_w.axhline(1.0 / T, color="gray", ls="--", lw=1, label=f"uniform 1/{T}")
+    ax_w.set_ylim(0, 1.02)
+    ax_w.set_xlabel("key")
+    ax_w.set_ylabel("softmax weight")
+    ax_w.set_title(f"one query, d = {d}, {'q·k / √d' if scaled else 'q·k (unscaled)'}", fontsize=10)
+    ax_w.legend(fontsize="small", loc="upper right")
+
+    _draw_curves(ax_h, unscaled_curve, scaled_curve, "entropy", sparse=True)
+    ax_h.axhline(math.log(T), color="gray", ls="--", lw=1, label=f"max: log {T}")
+    ax_h.plot([d], [entropy], "*", color="black", ms=13, label="this draw")
+    ax_h.set_ylabel("entropy (nats)")
+    ax_h.set_ylim(0, math.log(T) * 1.08 + 1e-9)
+    ax_h.set_title("entropy (median of many draws)", fontsize=10)
+    ax_h.legend(fontsize="small", loc="center right")
+
+    _draw_curves(ax_g, unscaled_curve, scaled_curve, "jacobian_norm", log_y=True, sparse=True)
+    ax_g.plot([d], [max(jacobian_norm, 1e-12)], "*", color="black", ms=13, label="this draw")
+    ax_g.set_ylim(1e-12, 1.0)  # fixed, so the axis does not jump between draws
+    ax_g.set_ylabel("‖diag(p) − ppᵀ‖")
+    ax_g.set_title("gradient through the softmax", fontsize=10)
+    ax_g.legend(fontsize="small", loc="lower left")
+    return fig
+
+
+def plot_scaled_vs_unscaled(losses: Mapping[str, Sequence[float]], accuracies: Mapping[str, Sequence[float]]
+                            | None = None, smooth: float = 0.8) -> Figure:
+    """Training curves of several runs side by side: loss (and accuracy when given), per step.
+
+    ``losses``: {run name: per-step training losses}; ``accuracies`` likewise. Names containing
+    "unscaled" are drawn red, the others blue then the default cycle.
+    """
+    if not losses:
+        raise ValueError("losses must map at least one run name to its per-step losses")
+    panels = 1 if accuracies is None else 2
+    fig, axes = new_figure(1, panels, figsize=(4.6 * panels, 3.4))
+    axes = np.asarray(axes).reshape(1, panels)
+    colors = {}
+    for i, name in enumerate(losses):
+        colors[name] = UNSCALED_COLOR if "unscaled" in name else (SCALED_COLOR if "scaled" in name else f"C{i}")
+    for ax, curves, label in ((axes[0, 0], losses, "training loss (nats)"),
+                              *(((axes[0, 1], accuracies, "batch accuracy"),) if accuracies else ())):
+        for name, values in curves.items():
+            values = list(map(float, values))
+            steps = np.arange(1, len(values) + 1)
+            color = colors.get(name, "gray")
+            ax.plot(steps, values, color=color, alpha=0.2, lw=1)
+            ax.plot(steps, _smooth(values, smooth), color=color, lw=2, label=name)
+        ax.set_xlabel("step")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+    return fig
