@@ -1,0 +1,329 @@
+"""AttentionExplorer: who attends to whom, layer by layer, head by head, with the mask on or off.
+
+Three ways to make one (lessons 03, 04, 09, 10):
+
+    AttentionExplorer(model, idx, tokens)               # any model with gptlab attention layers
+    AttentionExplorer.from_text(model, tokenizer, text) # the same, encoding the text for you
+    AttentionExplorer.from_weights(weights, tokens, masked_weights=None)  # weights you computed
+
+With a model, the explorer runs it once per mask setting under ``record_attention`` and keeps the
+weights, so moving a control only redraws. Controls: ``layer``, ``head``, ``query`` (a position,
+or -1 for every row) and ``causal`` ("mask on"). ``shown_weights`` / ``shown_row`` hold the
+numbers on screen.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from functools import partial
+
+import ipywidgets as widgets
+import numpy as np
+import torch
+import torch.nn as nn
+
+from ..attention import MultiHeadAttention, SelfAttention, causal_mask, record_attention
+from ..plotting.attention import AttentionView, token_label
+from ._base import Explorer
+
+__all__ = ["AttentionExplorer"]
+
+
+def _tokens(name: str, tokens) -> list[str]:
+    if isinstance(tokens, str) or not isinstance(tokens, (list, tuple)):
+        raise ValueError(f"{name} must be a list of token strings (one per position), got {type(tokens).__name__}; "
+                         f"for a sentence use text.split()")
+    if len(tokens) == 0:
+        raise ValueError(f"{name} is empty: attention needs at least one token")
+    return [str(t) for t in tokens]
+
+
+def _as_layers(name: str, weights) -> list[torch.Tensor]:
+    """Accept (T, T), (n_head, T, T), (n_layer, n_head, T, T), (n_layer, 1, n_head, T, T) or a list
+    of per-layer (n_head, T, T) / (1, n_head, T, T) tensors; return one (n_head, T_q, T_k) per layer."""
+    def tensor(w):
+        if isinstance(w, torch.Tensor):
+            return w.detach().to("cpu", torch.float32)
+        try:
+            return torch.as_tensor(np.asarray(w, dtype=np.float32))
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must be a tensor, an array or a list of them, got {type(w).__name__}") from None
+
+    if isinstance(weights, (list, tuple)) and len(weights) and not isinstance(weights[0], (int, float)):
+        layers = []
+        for w in map(tensor, weights):
+            if w.dim() == 4 and w.size(0) == 1:  # (1, n_head, T_q, T_k) as record_attention gives it
+                w = w[0]
+            layers.append(w.unsqueeze(0) if w.dim() == 2 else w)
+    else:
+        w = tensor(weights)
+        if w.dim() == 5 and w.size(1) == 1:  # (n_layer, B=1, n_head, T_q, T_k) from GPT.attention_maps
+            w = w[:, 0]
+        layers = {2: lambda: [w.unsqueeze(0)], 3: lambda: [w], 4: lambda: list(w)}.get(w.dim(), lambda: None)()
+        if layers is None:
+            raise ValueError(f"{name} has shape {tuple(w.shape)}; give (T, T), (n_head, T, T) or "
+                             f"(n_layer, n_head, T, T) weights (one sequence, not a batch)")
+    if not layers:
+        raise ValueError(f"{name} is empty: give at least one layer of attention weights")
+    for i, w in enumerate(layers):
+        if w.dim() != 3 or 0 in w.shape:
+            raise ValueError(f"{name}: layer {i} has shape {tuple(w.shape)}, expected (n_head, T_q, T_k) "
+                             f"for one sequence")
+        if w.shape[1:] != layers[0].shape[1:]:
+            raise ValueError(f"{name}: layer {i} covers {tuple(w.shape[1:])} (T_q, T_k) positions but layer 0 "
+                             f"covers {tuple(layers[0].shape[1:])}; every layer must see the same tokens")
+        if not bool(torch.isfinite(w).all()) or bool((w < 0).any()):
+            raise ValueError(f"{name}: layer {i} holds negative or non-finite numbers; attention weights "
+                             f"come out of a softmax, so they lie in [0, 1]")
+    return layers
+
+
+def _looks_causal(layers: list[torch.Tensor]) -> bool:
+    """True when every weight above the diagonal is exactly 0 (a causal mask was applied)."""
+    T_q, T_k = layers[0].shape[1:]
+    if T_q != T_k or T_q < 2:
+        return False
+    future = ~causal_mask(T_q)
+    return all(bool((w[:, future] == 0).all()) for w in layers)
+
+
+def _force_causal(causal: bool, _module, args, kwargs):
+    """Forward pre-hook: call a SelfAttention with causal=<setting> whatever its caller passed."""
+    if len(args) > 2:  # forward(x, mask, causal, context): causal given by position
+        args = (*args[:2], causal, *args[3:])
+    else:
+        kwargs = {**kwargs, "causal": causal}
+    return args, kwargs
+
+
+@contextmanager
+def _mask_setting(model: nn.Module, causal: bool):
+    """Switch every attention layer in ``model`` to ``causal`` for the duration, then restore."""
+    saved, handles = [], []
+    try:
+        for module in model.modules():
+            if isinstance(module, MultiHeadAttention):
+                saved.append((module, module.causal))
+                module.causal = causal
+            elif isinstance(module, SelfAttention):
+                handles.append(module.register_forward_pre_hook(partial(_force_causal, causal), with_kwargs=True))
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+        for module, value in saved:
+            module.causal = value
+
+
+class AttentionExplorer(Explorer):
+    """Heatmap of attention weights over the tokens: pick the layer, the head, a query, the mask."""
+
+    def __init__(self, model: nn.Module, idx, tokens, *, tokens_k=None, layer: int = 0, head: int = 0,
+                 query: int = -1, causal: bool | None = None):
+        """Run ``model(idx)`` under ``record_attention`` and explore what every attention layer did.
+
+        ``model``: any ``nn.Module`` holding gptlab ``MultiHeadAttention`` or ``SelfAttention``
+        layers (a GPT, a Block, a single layer). ``idx``: its input for ONE sequence: token ids (T,)
+        or (1, T), or vectors (T, d) or (1, T, d). ``tokens``: one label per position.
+        ``tokens_k``: labels of the keys when they differ from the queries (cross-attention).
+        ``causal``: start with the mask on (True) or off (False); None = as the model is built.
+        The mask toggle sets every ``MultiHeadAttention.causal`` and calls every ``SelfAttention``
+        with ``causal=...``; each setting runs the model once and is cached.
+        """
+        if not isinstance(model, nn.Module):
+            raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}; for weights you "
+                             f"computed yourself use AttentionExplorer.from_weights(weights, tokens)")
+        if not isinstance(idx, torch.Tensor):
+            raise ValueError(f"idx must be a tensor (token ids or vectors for one sequence), got {type(idx).__name__}")
+        if idx.dim() == 1 or (idx.is_floating_point() and idx.dim() == 2):
+            idx = idx.unsqueeze(0)  # add the batch dimension: (1, T) ids or (1, T, d) vectors
+        if idx.size(0) != 1:
+            raise ValueError(f"idx must hold ONE sequence, got a batch of {idx.size(0)} (shape {tuple(idx.shape)}); "
+                             f"pass idx[:1]")
+        self._tokens_q = _tokens("tokens", tokens)
+        if idx.size(1) != len(self._tokens_q):
+            raise ValueError(f"tokens has {len(self._tokens_q)} labels but idx has {idx.size(1)} positions; "
+                             f"pass one token label per position")
+        param = next(model.parameters(), None)
+        self._model = model
+        self._idx = idx if param is None else idx.to(param.device)
+        self._cache: dict[bool, list[torch.Tensor]] = {}
+        natural, names = self._run(None)  # the model as it is built
+        if not natural:
+            raise ValueError(f"model ({type(model).__name__}) ran without calling any attention layer gptlab can "
+                             f"record (MultiHeadAttention or SelfAttention)")
+        built_causal = _looks_causal(natural)
+        self._cache[built_causal] = natural
+        toggle = True
+        note = ""
+        if natural[0].size(1) != natural[0].size(2):
+            toggle, note = False, "mask toggle off: queries and keys are different sequences"
+        self._setup(natural, tokens_k, built_causal if causal is None else bool(causal), toggle, note,
+                    layer, head, query, names=[n or type(model).__name__ for n in names])  # "": the model itself
+
+    # --- building ------------------------------------------------------------------------------
+    @classmethod
+    def from_text(cls, model: nn.Module, tokenizer, text: str, **kwargs) -> AttentionExplorer:
+        """Encode ``text`` with a gptlab tokenizer and explore ``model`` on it (a trained GPT, lesson 10)."""
+        if not isinstance(text, str) or not text:
+            raise ValueError(f"text must be a non-empty string, got {text!r}")
+        ids = tokenizer.encode(text)
+        if not ids:
+            raise ValueError(f"text={text!r} encodes to no tokens with this tokenizer")
+        tokens = [tokenizer.vocab[i] for i in ids]
+        return cls(model, torch.tensor([ids], dtype=torch.long), tokens, **kwargs)
+
+    @classmethod
+    def from_weights(cls, weights, tokens, masked_weights=None, *, tokens_k=None, layer: int = 0, head: int = 0,
+                     query: int = -1, causal: bool | None = None, layer_names=None) -> AttentionExplorer:
+        """Explore attention weights you already have.
+
+        ``weights``: (T, T), (n_head, T, T), (n_layer, n_head, T, T) or a list of per-layer
+        (n_head, T, T) tensors, e.g. ``rec.weights`` from ``record_attention``. ``masked_weights``:
+        the same with the causal mask on; without it the mask toggle is disabled and shows whether
+        ``weights`` are already masked. ``layer_names``: one label per layer.
+        """
+        self = cls.__new__(cls)
+        self._tokens_q = _tokens("tokens", tokens)
+        plain = _as_layers("weights", weights)
+        if masked_weights is None:
+            given = _looks_causal(plain)
+            self._cache = {given: plain}
+            state = "already masked (every weight above the diagonal is 0)" if given else "unmasked"
+            toggle, note = False, f"mask toggle off: these weights are {state} and no other version was given"
+            if causal is not None and bool(causal) != given:
+                raise ValueError(f"causal={causal} asks for {'masked' if causal else 'unmasked'} weights, but the "
+                                 f"weights given are {state}; pass both versions: "
+                                 f"from_weights(weights, tokens, masked_weights=...)")
+            causal = given
+        else:
+            masked = _as_layers("masked_weights", masked_weights)
+            if [tuple(w.shape) for w in masked] != [tuple(w.shape) for w in plain]:
+                raise ValueError(f"masked_weights has shapes {[tuple(w.shape) for w in masked]} but weights has "
+                                 f"{[tuple(w.shape) for w in plain]}; give the same layers, heads and tokens")
+            self._cache = {False: plain, True: masked}
+            toggle, note = True, ""
+            causal = True if causal is None else bool(causal)
+        if layer_names is not None:
+            layer_names = [str(n) for n in layer_names]
+            if len(layer_names) != len(plain):
+                raise ValueError(f"layer_names has {len(layer_names)} names but there are {len(plain)} layers")
+        self._model = None
+        self._setup(plain, tokens_k, causal, toggle, note, layer, head, query, names=layer_names)
+        return self
+
+    def _setup(self, layers, tokens_k, causal, toggle, note, layer, head, query, names=None):
+        T_q, T_k = layers[0].shape[1:]
+        if len(self._tokens_q) != T_q:
+            raise ValueError(f"tokens has {len(self._tokens_q)} labels but the weights cover {T_q} query positions; "
+                             f"pass one token label per position")
+        self._tokens_k = self._tokens_q if tokens_k is None else _tokens("tokens_k", tokens_k)
+        if len(self._tokens_k) != T_k:
+            raise ValueError(f"tokens_k has {len(self._tokens_k)} labels but the weights cover {T_k} key positions; "
+                             f"pass one label per key")
+        self._names = [f"layer {i}" for i in range(len(layers))] if names is None else names
+        self._n_heads = [w.size(0) for w in layers]
+        self._toggle = toggle
+        self.mask_note = note
+        n_layer, max_head = len(layers), max(self._n_heads)
+        for pname, value, top in (("layer", layer, n_layer - 1), ("head", head, max_head - 1),
+                                  ("query", query, T_q - 1)):
+            low = -1 if pname == "query" else 0
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= top:
+                allowed = f"-1 (every row) or 0..{top}" if pname == "query" else f"0..{top}"
+                raise ValueError(f"{pname}={value!r} is out of range; choose {allowed}")
+        self._view = AttentionView(self._tokens_q, self._tokens_k, backdrop_dpi=self.dpi)
+        self.shown_weights: torch.Tensor | None = None  # (T_q, T_k) on screen
+        self.shown_row: torch.Tensor | None = None  # (T_k,) the chosen query's weights, or None
+        controls = {
+            "layer": widgets.Dropdown(options=[(f"{i}: {n}" if n != f"layer {i}" else n, i) for i, n in
+                                               enumerate(self._names)], value=int(layer), description="layer",
+                                      disabled=n_layer == 1),
+            "head": widgets.IntSlider(value=int(head), min=0, max=max_head - 1, description="head",
+                                      disabled=max_head == 1, continuous_update=False),
+            "query": widgets.IntSlider(value=int(query), min=-1, max=T_q - 1, description="query",
+                                       continuous_update=True),
+            "causal": widgets.Checkbox(value=bool(causal), description="mask on" if toggle else
+                                       "mask on (fixed)", disabled=not toggle, indent=False),
+        }
+        super().__init__(controls, columns=4)
+
+    # --- the numbers ---------------------------------------------------------------------------
+    def _run(self, causal: bool | None) -> tuple[list[torch.Tensor], list[str]]:
+        """One forward pass of the model (eval mode, no grad) -> one (n_head, T_q, T_k) per attention
+        call, and the names of the layers that made them. ``causal=None``: the model as it is built."""
+        model, was_training = self._model, self._model.training
+        model.eval()  # no dropout: the same input must give the same picture
+        try:
+            with torch.no_grad(), record_attention(model) as rec:
+                if causal is None:
+                    model(self._idx)
+                else:
+                    with _mask_setting(model, causal):
+                        model(self._idx)
+        finally:
+            model.train(was_training)
+        return [w[0] for w in rec.weights], list(rec.names)  # drop the batch axis: (n_head, T_q, T_k)
+
+    def weights(self, causal: bool | None = None) -> list[torch.Tensor]:
+        """All the weights for one mask setting (default: the current one): one (n_head, T_q, T_k) per layer."""
+        causal = self.controls["causal"].value if causal is None else bool(causal)
+        if causal not in self._cache:
+            if self._model is None or not self._toggle:
+                have = "masked" if True in self._cache else "unmasked"
+                raise ValueError(f"causal={causal}: only {have} weights are available ({self.mask_note}); "
+                                 f"to compare, pass both: from_weights(weights, tokens, masked_weights=...)")
+            self._cache[causal] = self._run(causal)[0]
+        return self._cache[causal]
+
+    @property
+    def n_layer(self) -> int:
+        return len(self._n_heads)
+
+    @property
+    def tokens(self) -> list[str]:
+        return list(self._tokens_q)
+
+    # --- the picture ---------------------------------------------------------------------------
+    def render(self, layer: int, head: int, query: int, causal: bool):
+        layers = self.weights(causal)
+        if not 0 <= layer < len(layers):
+            raise ValueError(f"layer={layer} is out of range; choose 0..{len(layers) - 1}")
+        n_head = layers[layer].size(0)
+        if not 0 <= head < n_head:
+            raise ValueError(f"head={head} is out of range: layer {layer} has {n_head} head(s); choose 0..{n_head - 1}")
+        w = layers[layer][head]  # (T_q, T_k)
+        T_q, T_k = w.shape
+        if not -1 <= query < T_q:
+            raise ValueError(f"query={query} is out of range; choose -1 (every row) or 0..{T_q - 1}")
+        keep = causal_mask(T_q) if causal and T_q == T_k else None
+        q = None if query == -1 else query
+        where = f"layer {layer}" + (f" ({self._names[layer]})" if self._names[layer] != f"layer {layer}" else "")
+        head_text = f"head {head}" if n_head > 1 else "the only head"
+        title = f"{where}, {head_text}, mask {'on' if causal else 'off'}"
+        fig = self._view.update(w, query=q, mask=keep, title=title)  # the figure is built once
+        self.shown_weights, self.shown_row = w, (None if q is None else w[q])
+
+        label_q = [repr(token_label(t)) for t in self._tokens_q]
+        label_k = [repr(token_label(t)) for t in self._tokens_k]
+        lines = [title]
+        if q is None:
+            i, j = divmod(int(torch.argmax(w)), T_k)
+            lines.append(f"all {T_q} queries (each row sums to 1); strongest link: {label_q[i]} → {label_k[j]} "
+                         f"({float(w[i, j]):.2f})")
+        else:
+            row = w[q]
+            j = int(torch.argmax(row))
+            lines.append(f"query {label_q[q]} (position {q}): attends most to {label_k[j]} (position {j}, "
+                         f"{float(row[j]):.2f})")
+            if T_k <= 12:
+                lines.append("weights: " + "  ".join(f"{label_k[k]} {float(row[k]):.2f}" for k in range(T_k)))
+            else:  # a long row: the five largest weights say more than a wall of numbers
+                top = torch.topk(row, 5).indices.tolist()
+                lines.append("largest weights: " + "  ".join(f"{label_k[k]}@{k} {float(row[k]):.2f}" for k in top))
+            if keep is not None and q < T_q - 1:
+                lines.append(f"mask on: the {T_k - 1 - q} later token(s) get weight exactly 0")
+        if causal and keep is not None and q is None:
+            lines.append(f"mask on: {int((~keep).sum())} future weights are exactly 0 (grey)")
+        if self.mask_note:
+            lines.append(f"({self.mask_note})")
+        return fig, "\n".join(lines)
