@@ -1,0 +1,97 @@
+"""Redraw latency of the lesson 01-02 explorers, measured in one run (target: median < 100 ms).
+
+Each explorer is moved ~30 times the way a learner would (``explorer.set``), and the time of each
+redraw (``explorer.last_redraw_seconds``: the library call, the figure and its PNG) is recorded.
+A bare matplotlib figure rendered the same way is timed too: on a busy machine everything is
+slower, and the ratio to it says what the explorers themselves cost.
+
+Run:  python benchmarks/bench_widgets.py    (about 30 s on a 2-core CPU)
+      python benchmarks/bench_widgets.py --threads 1   (on a busy CPU: idle threads spin-waiting for
+                                                         each other can slow PyTorch down many times)
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+import torch
+
+from gptlab.plotting import figure_to_png, new_figure
+from gptlab.widgets.ngram import NGramExplorer
+from gptlab.widgets.sampling import SamplingExplorer
+
+
+def corpus() -> tuple[list[list[str]], str]:
+    try:
+        from gptlab.data import word_sentences
+
+        return word_sentences("shakespeare")[:12_000], "Shakespeare, 12k sentences"
+    except Exception:
+        rng = np.random.default_rng(0)
+        words = [f"w{i}" for i in range(3000)]
+        return [[words[i] for i in rng.zipf(1.3, size=12) % 3000] for _ in range(12_000)], "synthetic Zipf text"
+
+
+def latencies(explorer, moves) -> list[float]:
+    times = []
+    for move in moves:
+        explorer.set(**move)
+        assert explorer.error is None, explorer.error
+        times.append(explorer.last_redraw_seconds)
+    return times
+
+
+def bare_figure() -> float:
+    start = time.perf_counter()
+    fig, ax = new_figure()
+    ax.plot([0, 1, 2], [0, 1, 0])
+    figure_to_png(fig, dpi=80)
+    return time.perf_counter() - start
+
+
+def row(name: str, times: list[float], baseline: float) -> str:
+    ms = [t * 1e3 for t in times]
+    median = statistics.median(ms)
+    p90 = float(np.percentile(ms, 90))
+    return f"{name:<44}{len(ms):>6}{median:>10.1f}{p90:>10.1f}{median / baseline:>10.1f}x"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    sentences, source = corpus()
+    start = time.perf_counter()
+    ngram = NGramExplorer(sentences, n=3, k=0.1, context="i am", max_n=5)
+    fit_seconds = time.perf_counter() - start
+    contexts = ["i am", "the king", "my lord", "to be or not"]
+    ngram_moves = [({"n": 1 + i % 5}, {"k": 10 ** (-3 + (i % 9) * 0.5)}, {"context": contexts[i % 4]})[i % 3]
+                   for i in range(30)]
+    sampling_moves = [({"temperature": (i % 8) * 0.25}, {"top_k": (i * 7) % 40}, {"top_p": 0.05 + (i % 19) * 0.05},
+                       {"repetition_penalty": 1 + (i % 10) / 10})[i % 4] for i in range(30)]
+    sampling_ngram = SamplingExplorer.from_ngram(ngram.model.with_order(3).with_smoothing("kneser-ney"), ["i", "am"])
+    gpt_size = SamplingExplorer(torch.randn(50_257, generator=torch.Generator().manual_seed(0)) * 3,
+                                [f"t{i}" for i in range(50_257)], previous=list(range(20)))
+
+    baseline = statistics.median(bare_figure() for _ in range(10)) * 1e3
+    results = [
+        row("NGramExplorer (n, k, context)", latencies(ngram, ngram_moves), baseline),
+        row(f"SamplingExplorer.from_ngram (V={len(sampling_ngram.tokens):,})",
+            latencies(sampling_ngram, sampling_moves), baseline),
+        row("SamplingExplorer, GPT-2-sized logits (V=50,257)", latencies(gpt_size, sampling_moves), baseline),
+    ]
+    print(f"corpus: {source}; NGramExplorer built (one fit at n=5) in {fit_seconds:.2f}s; "
+          f"torch threads: {torch.get_num_threads()}")
+    print(f"\n{'explorer':<44}{'moves':>6}{'median':>10}{'p90':>10}{'/ bare':>11}")
+    print(f"{'':<44}{'':>6}{'ms':>10}{'ms':>10}{'figure':>11}")
+    print("\n".join(results))
+    print(f"{'bare matplotlib figure -> PNG (reference)':<44}{10:>6}{baseline:>10.1f}")
+    print("\ntarget: median redraw < 100 ms on a 2-core CPU")
+
+
+if __name__ == "__main__":
+    main()

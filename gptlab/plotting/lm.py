@@ -1,0 +1,265 @@
+"""Pictures for lessons 01-02: next-token distributions, decoding filters, perplexity against n.
+
+* ``plot_next_token_probs``: the most likely next tokens as bars (the n-gram explorer).
+* ``plot_sampling_before_after``: the model's distribution and what decoding leaves of it.
+* ``plot_perplexity_vs_n``: train and held-out perplexity of n-gram models as n grows.
+* ``plot_coverage_vs_n``: how many held-out n-grams were ever seen in training (sparsity).
+* ``plot_entropy_vs_temperature``: how temperature moves the entropy of a distribution.
+* ``plot_lm_training``: a training-loss curve against the log-perplexity of other models.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.layout_engine import PlaceHolderLayoutEngine
+
+from ._base import new_figure
+
+__all__ = [
+    "plot_coverage_vs_n",
+    "plot_entropy_vs_temperature",
+    "plot_lm_training",
+    "plot_next_token_probs",
+    "plot_perplexity_vs_n",
+    "plot_sampling_before_after",
+    "new_token_bar_figure",
+    "token_text",
+]
+
+
+def _np(values) -> np.ndarray:
+    """Tensors (any device), lists and arrays alike, as a float NumPy array."""
+    if hasattr(values, "detach"):
+        values = values.detach().float().cpu().numpy()
+    return np.asarray(values, dtype=np.float64)
+
+
+def token_text(token) -> str:
+    """A token as a readable tick label: blank tokens quoted, '$' kept from starting mathtext."""
+    text = str(token)
+    if text.strip() == "":
+        text = repr(text)            # ' ', '\n': quotes make blank tokens visible
+    return text.replace("$", r"\$")
+
+
+def _axes(ax, figsize) -> tuple[Figure, object]:
+    if ax is None:
+        return new_figure(figsize=figsize)
+    ax.clear()
+    return ax.figure, ax
+
+
+def new_token_bar_figure(n_bars: int, width: float = 6.4) -> tuple[Figure, object]:
+    """A figure for token bar charts that an explorer redraws in place.
+
+    Two things keep a redraw cheap: margins set from the labels (``_fit_margins``) instead of by
+    constrained layout, which measures every text twice, and bars that are updated rather than
+    rebuilt when the same function draws into the same axes again (``_bars_to_update``).
+    """
+    fig, ax = new_figure(figsize=(width, 0.9 + 0.22 * max(n_bars, 5)))
+    # None, not "none": with any layout engine set, even a do-nothing one, savefig lays the whole
+    # figure out once more before drawing it
+    fig.set_layout_engine(None)
+    return fig, ax
+
+
+def _fit_margins(ax, labels: Sequence[str], title_lines: int) -> None:
+    """Room for the tick labels on the left, the title above and the x label below (in inches),
+    on figures without a layout engine; constrained-layout figures manage themselves."""
+    fig = ax.figure
+    if fig.get_layout_engine() is not None and not isinstance(fig.get_layout_engine(), PlaceHolderLayoutEngine):
+        return
+    w, h = fig.get_size_inches()
+    left = 0.25 + 0.08 * max((len(t) for t in labels), default=1)     # ~0.6 em per character at 10 pt
+    top, bottom, right = 0.12 + 0.19 * title_lines, 0.5, 0.15
+    ax.set_position([left / w, bottom / h, 1 - (left + right) / w, 1 - (top + bottom) / h])
+
+
+def _bars_to_update(ax, kind: str, n_bars: int):
+    """The bar containers that ``kind`` drew into ``ax`` last time, if it had as many bars; else None.
+
+    Moving a slider only changes bar lengths and labels; updating those is several times cheaper
+    than clearing the axes and building every artist (ticks, bars, legend) again.
+    """
+    drawn = getattr(ax, "_gptlab_token_bars", None) if ax is not None else None
+    if drawn is None or drawn[:2] != (kind, n_bars) or drawn[2][0].patches[0] not in ax.patches:
+        return None                                   # never drawn here, another picture, or cleared since
+    return drawn[2]
+
+
+def _set_bar_widths(bars, widths) -> None:
+    for rect, width in zip(bars, widths):
+        rect.set_width(width)
+
+
+def plot_next_token_probs(probs, top: int = 20, title: str | None = None, ax=None) -> Figure:
+    """Horizontal bars of the ``top`` most likely next tokens, most likely on top.
+
+    ``probs``: a {token: probability} dict (``NGramLM.next_token_probs``) or a pair
+    (tokens, probabilities). The title says how much mass the bars leave out.
+    """
+    if isinstance(probs, Mapping):
+        tokens, values = list(probs.keys()), _np(list(probs.values()))
+    else:
+        tokens, values = probs
+        tokens, values = list(tokens), _np(values)
+    if len(tokens) != values.size:
+        raise ValueError(f"got {len(tokens)} tokens but {values.size} probabilities; they must match")
+    order = np.argsort(-values, kind="stable")[:top]
+    y, labels = np.arange(order.size), [token_text(tokens[i]) for i in order]
+    containers = _bars_to_update(ax, "next", order.size)
+    if containers is None:
+        fig, ax = _axes(ax, (6.0, 0.6 + 0.22 * order.size))
+        containers = [ax.barh(y, values[order], color="C0")]
+        ax.invert_yaxis()
+        ax.set_xlabel("P(next token)")
+        ax.grid(axis="x", alpha=0.3)
+        ax._gptlab_token_bars = ("next", order.size, containers)
+    else:
+        fig = ax.figure
+        _set_bar_widths(containers[0], values[order])
+    # horizontal bars keep token labels upright, which is also much cheaper to lay out than rotated text
+    ax.set_yticks(y, labels)
+    ax.set_xlim(0, max(values[order].max() * 1.12, 1e-3))
+    rest = 1.0 - values[order].sum()
+    note = f"top {order.size} of {values.size}; the rest hold {rest:.1%}"
+    ax.set_title(f"{title}\n{note}" if title else note, fontsize=9)
+    _fit_margins(ax, labels, title_lines=2 if title else 1)
+    return fig
+
+
+def plot_sampling_before_after(tokens: Sequence, before, after, top: int = 20, title: str | None = None,
+                               ax=None) -> Figure:
+    """The model's distribution (grey) beside the one decoding samples from (colour).
+
+    The ``top`` tokens are the most likely *before* decoding, in that order, so a token that a
+    filter removed shows as a grey bar with nothing beside it.
+    """
+    before, after = _np(before), _np(after)
+    if not (len(tokens) == before.size == after.size):
+        raise ValueError(f"tokens ({len(tokens)}), before ({before.size}) and after ({after.size}) "
+                         "must all have one entry per vocabulary token")
+    order = np.argsort(-before, kind="stable")[:top]
+    y, labels = np.arange(order.size), [token_text(tokens[i]) for i in order]
+    containers = _bars_to_update(ax, "before-after", order.size)
+    if containers is None:
+        fig, ax = _axes(ax, (6.4, 0.8 + 0.22 * order.size))
+        containers = [ax.barh(y - 0.2, before[order], height=0.4, color="0.7", label="model (T = 1, no filter)"),
+                      ax.barh(y + 0.2, after[order], height=0.4, color="C1", label="after decoding rules")]
+        ax.invert_yaxis()
+        ax.set_xlabel("probability")
+        ax.legend(loc="lower right", fontsize=8)
+        ax.grid(axis="x", alpha=0.3)
+        ax._gptlab_token_bars = ("before-after", order.size, containers)
+    else:
+        fig = ax.figure
+        _set_bar_widths(containers[0], before[order])
+        _set_bar_widths(containers[1], after[order])
+    ax.set_yticks(y, labels)
+    ax.set_xlim(0, max(before[order].max(), after[order].max()) * 1.12 + 1e-9)
+    ax.set_title(title or "", fontsize=9)
+    _fit_margins(ax, labels, title_lines=1 if title else 0)
+    return fig
+
+
+def plot_perplexity_vs_n(ns: Sequence[int], train_ppl: Sequence[float], val_ppl: Sequence[float],
+                         references: Mapping[str, float] | None = None, title: str | None = None,
+                         ax=None) -> Figure:
+    """Train and held-out perplexity against n (log scale), with optional horizontal reference lines.
+
+    Infinite perplexities (MLE on unseen n-grams) are drawn as a mark at the top labelled ∞.
+    ``references``: e.g. {"MLP (held-out)": 6.2} to compare another model on the same split.
+    """
+    ns, train_ppl, val_ppl = list(ns), _np(train_ppl), _np(val_ppl)
+    fig, ax = _axes(ax, (6.0, 3.6))
+    finite = np.concatenate([train_ppl[np.isfinite(train_ppl)], val_ppl[np.isfinite(val_ppl)],
+                             _np(list((references or {}).values()))])
+    top = finite.max() * 2 if finite.size else 10.0          # where infinite values are marked
+    for values, label, color in ((train_ppl, "train", "C0"), (val_ppl, "held-out", "C1")):
+        ax.plot(ns, np.where(np.isfinite(values), values, np.nan), "o-", color=color, label=label)
+        for n, v in zip(ns, values):
+            if not math.isfinite(v):
+                ax.plot([n], [top], marker="^", color=color, ls="none")
+                ax.annotate("∞", (n, top), textcoords="offset points", xytext=(6, -4), color=color)
+    for i, (label, value) in enumerate((references or {}).items()):
+        ax.axhline(value, color=f"C{i + 2}", ls="--", lw=1.2, label=f"{label}: {value:.2f}")
+    ax.set_yscale("log")
+    if not (np.isfinite(train_ppl).all() and np.isfinite(val_ppl).all()):
+        ax.set_ylim(top=top * 1.6)
+        ax.text(0.99, 0.99, "▲ ∞: some token got probability 0", transform=ax.transAxes, ha="right", va="top",
+                fontsize=8, color="0.3")
+    ax.set_xticks(ns)
+    ax.set_xlabel("n (the model sees the previous n - 1 tokens)")
+    ax.set_ylabel("perplexity (lower is better)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return fig
+
+
+def plot_coverage_vs_n(ns: Sequence[int], coverage: Sequence[float], sentence_coverage: float | None = None,
+                       title: str | None = None, ax=None) -> Figure:
+    """The fraction of held-out n-grams seen in training, against n; whole sentences as a dashed line."""
+    fig, ax = _axes(ax, (6.0, 3.4))
+    ax.plot(list(ns), _np(coverage), "o-", color="C0", label="held-out n-grams seen in training")
+    if sentence_coverage is not None:
+        ax.axhline(sentence_coverage, color="C3", ls="--", label=f"whole sentences: {sentence_coverage:.1%}")
+    ax.set_ylim(0, 1.05)
+    ax.set_xticks(list(ns))
+    ax.set_xlabel("n")
+    ax.set_ylabel("fraction seen")
+    ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return fig
+
+
+def plot_entropy_vs_temperature(temperatures: Sequence[float], entropies: Sequence[float],
+                                max_entropy: float | None = None, current: float | None = None,
+                                ax=None) -> Figure:
+    """Entropy (nats) of the sampling distribution as temperature varies; log V as the ceiling."""
+    fig, ax = _axes(ax, (5.6, 3.2))
+    ax.plot(list(temperatures), _np(entropies), color="C0")
+    if max_entropy is not None:
+        ax.axhline(max_entropy, color="0.5", ls=":", label=f"uniform: log V = {max_entropy:.2f}")
+    if current is not None:
+        ax.axvline(current, color="C1", ls="--", label=f"T = {current:g}")
+    ax.set_xlabel("temperature T")
+    ax.set_ylabel("entropy (nats)")
+    ax.grid(alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
+    return fig
+
+
+def plot_lm_training(losses: Sequence[float], baselines: Mapping[str, float] | None = None,
+                     smooth: int = 50, title: str | None = None, ax=None) -> Figure:
+    """Training loss per step (faint) and its running mean, with each baseline's loss as a line.
+
+    ``baselines``: {label: perplexity}, drawn at log(perplexity), the same scale as the loss,
+    e.g. {"Kneser-Ney 5-gram, held-out": 6.4}.
+    """
+    losses = _np(losses)
+    fig, ax = _axes(ax, (6.4, 3.4))
+    steps = np.arange(1, losses.size + 1)
+    ax.plot(steps, losses, color="C0", alpha=0.25, lw=1, label="training loss (each step)")
+    if losses.size >= smooth > 1:
+        running = np.convolve(losses, np.ones(smooth) / smooth, mode="valid")   # centred window mean
+        start = (smooth - 1) // 2
+        ax.plot(steps[start:start + running.size], running, color="C0", lw=2, label=f"running mean ({smooth} steps)")
+    for i, (label, ppl) in enumerate((baselines or {}).items()):
+        ax.axhline(math.log(ppl), color=f"C{i + 1}", ls="--", lw=1.2,
+                   label=f"{label}: loss {math.log(ppl):.3f} (ppl {ppl:.2f})")
+    ax.set_xlabel("step")
+    ax.set_ylabel("cross-entropy (nats) = log perplexity")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return fig

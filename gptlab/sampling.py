@@ -1,0 +1,266 @@
+"""Decoding: how a language model's scores become the next token (lecture notes 1.2 and 3.3).
+
+Every model in gptlab (n-gram, MLP, GPT) ends the same way: one logit per vocabulary entry.
+Generating text is a loop that turns those logits into probabilities, draws a token, appends it
+and asks again (autoregression). The "tricks" of the lecture notes live in that first step; here
+they are, applied in this order:
+
+1. repetition penalty (Keskar et al. 2019, CTRL): tokens already in ``previous`` look less attractive;
+2. no-repeat n-gram ban: a token that would repeat an n-gram of ``previous`` gets probability 0;
+3. temperature: logits / T, sharper below 1, flatter above; ``T = 0`` means greedy (argmax);
+4. top-k (Fan et al. 2018): keep the k most likely tokens;
+5. top-p, "nucleus" (Holtzman et al. 2019): keep the fewest most likely tokens whose mass reaches p.
+
+``next_token_probs`` returns the resulting distribution (so a lesson can plot it), ``sample``
+draws from it, and ``generate`` runs the loop for any model given as ``logits_fn(ids) -> logits``.
+"""
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ._checks import check_float, check_int
+
+# top-p compares cumulative sums of float32 probabilities with p: mass within this tolerance of p
+# counts as reaching it, so rounding in softmax cannot sneak in an extra token.
+TOP_P_TOLERANCE = 1e-6
+
+
+def make_generator(generator=None, device=None) -> torch.Generator | None:
+    """A ``torch.Generator`` from whatever a learner has at hand, for reproducible draws.
+
+    ``None`` -> ``None`` (torch's global random state); an ``int`` -> a generator seeded with it;
+    a ``random.Random`` -> a generator seeded from it; a ``torch.Generator`` is returned as is.
+    """
+    if generator is None or isinstance(generator, torch.Generator):
+        return generator
+    if isinstance(generator, random.Random):
+        seed = generator.getrandbits(63)
+    elif isinstance(generator, (int, np.integer)) and not isinstance(generator, bool):
+        seed = int(generator)
+    else:
+        raise ValueError(f"generator={generator!r} must be None, an int seed, a random.Random or a torch.Generator")
+    return torch.Generator(device=device or "cpu").manual_seed(seed)
+
+
+def _as_logits(logits) -> torch.Tensor:
+    """Logits as a floating tensor of shape (V,) or (B, V); lists and numpy arrays are accepted."""
+    if isinstance(logits, torch.Tensor):
+        logits = logits.detach()
+    else:
+        logits = torch.as_tensor(np.asarray(logits, dtype=np.float64))
+    if not logits.is_floating_point():
+        logits = logits.float()
+    if logits.dim() not in (1, 2) or logits.size(-1) == 0:
+        raise ValueError(f"logits must have shape (V,) or (B, V) with V >= 1; got shape {tuple(logits.shape)}")
+    if torch.isnan(logits).any():
+        raise ValueError("logits contain NaN; check the model's output before sampling from it")
+    return logits
+
+
+def _check_filters(temperature, top_k, top_p, repetition_penalty, no_repeat_ngram_size):
+    """Validate the decoding settings once, with messages that say what is allowed."""
+    temperature = check_float("temperature", temperature, min_value=0.0)
+    if top_k is not None:
+        top_k = check_int("top_k", top_k, min_value=1)
+    if top_p is not None:
+        top_p = check_float("top_p", top_p, min_value=0.0, max_value=1.0, min_inclusive=False)
+    repetition_penalty = check_float("repetition_penalty", repetition_penalty, min_value=0.0, min_inclusive=False)
+    if no_repeat_ngram_size is not None:
+        no_repeat_ngram_size = check_int("no_repeat_ngram_size", no_repeat_ngram_size, min_value=1)
+    return temperature, top_k, top_p, repetition_penalty, no_repeat_ngram_size
+
+
+def _ids(tokens) -> torch.Tensor:
+    """Token ids (list, array or tensor on any device) as a 1-D CPU LongTensor."""
+    if isinstance(tokens, torch.Tensor):
+        return tokens.detach().to("cpu", torch.long).reshape(-1)
+    return torch.as_tensor(np.asarray(tokens, dtype=np.int64).reshape(-1))
+
+
+def _previous_rows(previous, B: int, V: int, batched: bool) -> list[torch.Tensor] | None:
+    """``previous`` as one 1-D LongTensor of token ids per row (or None)."""
+    if previous is None:
+        return None
+    rows = [previous] if not batched else list(previous)
+    if len(rows) != B:
+        raise ValueError(f"previous has {len(rows)} rows but the logits have B={B}; give one id list per row")
+    out = []
+    for row in rows:
+        ids = _ids(row)
+        if ids.numel() and (ids.min() < 0 or ids.max() >= V):
+            raise ValueError(f"previous contains token id {int(ids.max() if ids.max() >= V else ids.min())}, "
+                             f"outside the vocabulary 0..{V - 1}")
+        out.append(ids)
+    return out
+
+
+def banned_by_no_repeat(previous: Sequence[int], ngram_size: int) -> list[int]:
+    """Tokens that would complete an n-gram (n = ``ngram_size``) that already occurs in ``previous``.
+
+    With previous = [5, 6, 7, 5, 6] and n = 3, the last two tokens (5, 6) were once followed by 7,
+    so 7 is banned. With n = 1 every token seen so far is banned.
+    """
+    ids = _ids(previous)
+    n = ngram_size
+    if ids.numel() < n:                              # not even one complete n-gram yet
+        return []
+    ngrams = ids.unfold(0, n, 1)                     # (L - n + 1, n), every n-gram of previous
+    if n == 1:
+        return sorted(set(ngrams[:, 0].tolist()))
+    matches = (ngrams[:, :-1] == ids[-(n - 1):]).all(dim=1)  # n-grams whose prefix is the current suffix
+    return sorted(set(ngrams[matches, -1].tolist()))
+
+
+def next_token_probs(logits, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
+                     repetition_penalty: float = 1.0, previous=None,
+                     no_repeat_ngram_size: int | None = None) -> torch.Tensor:
+    """The distribution the next token is drawn from, after every decoding rule (see module doc).
+
+    ``logits``: (V,) or (B, V). ``previous``: the ids generated so far (a list per row when batched);
+    only the repetition penalty and the n-gram ban look at it. Returns probabilities of the same
+    shape, exactly 0 for filtered tokens, each row summing to 1.
+
+    Details worth knowing: ``temperature=0`` is greedy and returns a one-hot vector on the argmax
+    (ties go to the lowest id); top-k keeps every token tied with the k-th largest, so the result
+    never depends on the order of the vocabulary; top-p is measured on the distribution left by
+    top-k and always keeps at least the most likely token.
+    """
+    temperature, top_k, top_p, repetition_penalty, no_repeat_ngram_size = _check_filters(
+        temperature, top_k, top_p, repetition_penalty, no_repeat_ngram_size)
+    logits = _as_logits(logits)
+    batched = logits.dim() == 2
+    scores = (logits if batched else logits.unsqueeze(0)).clone()   # (B, V)
+    B, V = scores.size()
+    rows = _previous_rows(previous, B, V, batched)
+
+    if rows is not None and repetition_penalty != 1.0:
+        for b, ids in enumerate(rows):
+            seen = ids.unique().to(scores.device)
+            s = scores[b, seen]
+            # CTRL's rule: dividing a negative logit would *raise* it, so negatives are multiplied
+            scores[b, seen] = torch.where(s > 0, s / repetition_penalty, s * repetition_penalty)
+    if rows is not None and no_repeat_ngram_size is not None:
+        for b, ids in enumerate(rows):
+            banned = banned_by_no_repeat(ids, no_repeat_ngram_size)
+            scores[b, banned] = float("-inf")
+    if torch.isneginf(scores).all(dim=-1).any():
+        raise ValueError("every token has probability 0 (all logits are -inf, or no_repeat_ngram_size banned "
+                         "them all); relax no_repeat_ngram_size or check the model")
+
+    if temperature == 0.0:
+        # greedy decoding: no division by zero, just the most likely token (argmax returns the first max)
+        probs = F.one_hot(scores.argmax(dim=-1), V).to(scores.dtype)
+        return probs if batched else probs.squeeze(0)
+
+    # subtract the max first so that a tiny temperature gives huge negative numbers, never inf - inf
+    scores = (scores - scores.max(dim=-1, keepdim=True).values) / temperature
+    if top_k is not None and top_k < V:
+        kth_largest = torch.topk(scores, top_k, dim=-1).values[:, -1:]   # (B, 1)
+        scores = scores.masked_fill(scores < kth_largest, float("-inf"))
+    probs = F.softmax(scores, dim=-1)                                    # (B, V)
+
+    if top_p is not None and top_p < 1.0:
+        sorted_probs, order = torch.sort(probs, dim=-1, descending=True, stable=True)   # (B, V)
+        acc = sorted_probs if sorted_probs.device.type == "mps" else sorted_probs.double()
+        mass_before = torch.cumsum(acc, dim=-1) - acc                   # mass of the tokens ranked above
+        keep_sorted = mass_before < top_p - TOP_P_TOLERANCE             # still short of p: keep this one
+        keep_sorted[:, 0] = True                                         # never an empty nucleus
+        keep = torch.zeros_like(keep_sorted).scatter(-1, order, keep_sorted)
+        probs = probs * keep
+        probs = probs / probs.sum(dim=-1, keepdim=True)
+    return probs if batched else probs.squeeze(0)
+
+
+def _multinomial(probs: torch.Tensor, num_samples: int, generator: torch.Generator | None) -> torch.Tensor:
+    """torch.multinomial with replacement; draws on the generator's device so seeds behave everywhere."""
+    if generator is not None and generator.device != probs.device:
+        return torch.multinomial(probs.to(generator.device), num_samples, replacement=True,
+                                 generator=generator).to(probs.device)
+    return torch.multinomial(probs, num_samples, replacement=True, generator=generator)
+
+
+def sample(logits, num_samples: int = 1, temperature: float = 1.0, top_k: int | None = None,
+           top_p: float | None = None, repetition_penalty: float = 1.0, previous=None,
+           no_repeat_ngram_size: int | None = None, generator=None) -> torch.Tensor:
+    """Draw token ids from ``next_token_probs(logits, ...)`` with ``torch.multinomial``.
+
+    Returns shape (num_samples,) for (V,) logits and (B, num_samples) for (B, V). ``generator``:
+    a ``torch.Generator``, an int seed or a ``random.Random`` (see ``make_generator``).
+    """
+    num_samples = check_int("num_samples", num_samples, min_value=1)
+    probs = next_token_probs(logits, temperature=temperature, top_k=top_k, top_p=top_p,
+                             repetition_penalty=repetition_penalty, previous=previous,
+                             no_repeat_ngram_size=no_repeat_ngram_size)
+    return _multinomial(probs, num_samples, make_generator(generator))
+
+
+@torch.no_grad()
+def generate(logits_fn: Callable[[list[int]], object], prompt: Sequence[int], max_new_tokens: int,
+             temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
+             repetition_penalty: float = 1.0, no_repeat_ngram_size: int | None = None,
+             generator=None, stop_token: int | None = None) -> list[int]:
+    """Autoregressive generation for any model: ask for logits, draw a token, append, repeat.
+
+    ``logits_fn(ids)`` receives every id so far (prompt included) and returns the next-token logits,
+    shape (V,); a model that only looks at the last few tokens (an n-gram, the MLP) slices them
+    itself. Returns prompt + new ids; it stops early after drawing ``stop_token`` (kept in the output).
+    """
+    max_new_tokens = check_int("max_new_tokens", max_new_tokens, min_value=0)
+    _check_filters(temperature, top_k, top_p, repetition_penalty, no_repeat_ngram_size)
+    generator = make_generator(generator)
+    ids = [int(i) for i in prompt]
+    for _ in range(max_new_tokens):
+        logits = _as_logits(logits_fn(list(ids)))
+        if logits.dim() != 1:
+            raise ValueError(f"logits_fn must return one logit per vocabulary entry, shape (V,); "
+                             f"got shape {tuple(logits.shape)}")
+        probs = next_token_probs(logits, temperature=temperature, top_k=top_k, top_p=top_p,
+                                 repetition_penalty=repetition_penalty, previous=ids,
+                                 no_repeat_ngram_size=no_repeat_ngram_size)
+        next_id = int(_multinomial(probs, 1, generator))
+        ids.append(next_id)
+        if stop_token is not None and next_id == stop_token:
+            break
+    return ids
+
+
+def _as_probs(probs) -> torch.Tensor:
+    if isinstance(probs, dict):
+        probs = list(probs.values())
+    probs = probs.detach() if isinstance(probs, torch.Tensor) else torch.as_tensor(np.asarray(probs, dtype=np.float64))
+    if probs.dim() not in (1, 2):
+        raise ValueError(f"probs must have shape (V,) or (B, V); got shape {tuple(probs.shape)}")
+    if (probs < 0).any():
+        raise ValueError("probs must be non-negative probabilities (did you pass logits? use softmax first)")
+    return probs.double() if probs.device.type != "mps" else probs.float()
+
+
+def entropy(probs):
+    """Shannon entropy in nats, H = -sum p log p (0 log 0 = 0), of a (V,) or (B, V) distribution.
+
+    0 for a one-hot (greedy) choice, log V for a uniform one; e^H is the number of equally likely
+    tokens that would be just as uncertain. A dict of probabilities is accepted too.
+    Returns a float for (V,), a tensor of shape (B,) for (B, V).
+    """
+    probs = _as_probs(probs)
+    h = torch.special.entr(probs).sum(dim=-1)
+    return float(h) if h.dim() == 0 else h
+
+
+def kept_mass(before, after):
+    """How much of the original distribution ``before`` survives a filter: sum of before[after > 0].
+
+    1.0 means nothing was cut; top-p with p = 0.9 keeps at least 0.9.
+    Returns a float for (V,), a tensor of shape (B,) for (B, V).
+    """
+    before, after = _as_probs(before), _as_probs(after)
+    if before.shape != after.shape:
+        raise ValueError(f"before has shape {tuple(before.shape)} but after has {tuple(after.shape)}; "
+                         "they must describe the same vocabulary")
+    mass = (before * (after > 0)).sum(dim=-1)
+    return float(mass) if mass.dim() == 0 else mass
