@@ -1,0 +1,261 @@
+"""Looking at a model from outside: where its parameters are, how big its gradients are, how fast it decodes.
+
+* ``count_parameters`` / ``count_parameters_by``: how many numbers a module holds, in total and by
+  submodule (lesson 06: multi-head attention has as many parameters as one head; fewer key/value
+  heads have fewer).
+* ``attention_head_stats``: what each head of a layer tends to look at (itself, the previous
+  token, how far back, how spread out), so heads can be compared in numbers, not only pictures.
+* ``grad_norms_per_layer``: the gradient's size in each block of a stack after ``backward()``
+  (lesson 07: post-LN vs pre-LN at initialisation, as in Xiong et al. 2020, figure 3).
+* ``greedy_decode`` and ``time_decoding``: decode token by token with a KV cache, and measure
+  tokens per second for several models on the same prompt (lesson 06: MHA vs GQA vs MQA).
+
+Timings here are measurements for a lesson to print, never for a test to check: they depend on
+the machine, its load and its threads.
+"""
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn as nn
+
+from ._checks import check_int
+from .attention import KVCache
+
+__all__ = [
+    "DecodeTiming",
+    "attention_head_stats",
+    "count_parameters",
+    "count_parameters_by",
+    "grad_norms_per_layer",
+    "greedy_decode",
+    "time_decoding",
+]
+
+
+# --------------------------------------------------------------------------------------------
+# parameters
+
+
+def _check_module(name: str, module) -> None:
+    if not isinstance(module, nn.Module):
+        raise ValueError(f"{name} must be a torch.nn.Module, got {type(module).__name__}")
+
+
+def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:
+    """How many numbers ``module`` holds (a tied matrix counted once, as ``parameters()`` yields it once)."""
+    _check_module("module", module)
+    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
+
+
+def count_parameters_by(module: nn.Module, depth: int = 1) -> dict[str, int]:
+    """Parameters grouped by the first ``depth`` parts of their names, in the order they appear.
+
+    For ``MultiHeadAttention(512, 8)``, ``depth=1`` gives ``{"q_proj": 262656, "k_proj": ...,
+    "v_proj": ..., "out_proj": ...}`` (weights and biases together); ``depth=2`` splits weights
+    from biases. A parameter whose name is shorter than ``depth`` parts keeps its whole name. The
+    values sum to ``count_parameters(module)``.
+    """
+    _check_module("module", module)
+    depth = check_int("depth", depth, min_value=1)
+    counts: dict[str, int] = {}
+    for name, p in module.named_parameters():  # named_parameters yields a shared tensor once
+        key = ".".join(name.split(".")[:depth])
+        counts[key] = counts.get(key, 0) + p.numel()
+    return counts
+
+
+# --------------------------------------------------------------------------------------------
+# attention heads
+
+
+def attention_head_stats(weights: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Four numbers per head that say what it looks at, averaged over the queries (and the batch).
+
+    ``weights``: (n_head, T, T) or (B, n_head, T, T) self-attention weights, rows summing to 1
+    (e.g. ``rec.weights[layer]`` from ``record_attention``). Returns a dict of (n_head,) tensors:
+
+    * ``self``: mean weight a token puts on itself (the diagonal);
+    * ``previous``: mean weight on the token just before it (queries 1..T-1);
+    * ``distance``: mean number of positions looked back, sum_j w_ij (i - j) (future keys, if
+      any, count as negative distances);
+    * ``entropy``: mean entropy of a row in nats: 0 = looks at one token, log(i + 1) = spreads
+      evenly over the i + 1 tokens a causal query may see.
+    """
+    if not isinstance(weights, torch.Tensor) or weights.dim() not in (3, 4):
+        shape = tuple(weights.shape) if isinstance(weights, torch.Tensor) else type(weights).__name__
+        raise ValueError(f"weights must be a (n_head, T, T) or (B, n_head, T, T) tensor, got {shape}")
+    w = weights.detach().double()
+    if w.dim() == 3:
+        w = w.unsqueeze(0)  # (1, nh, T, T)
+    T = w.size(-1)
+    if w.size(-2) != T or T < 2:
+        raise ValueError(f"weights must be square self-attention weights over at least 2 tokens, got (T_q, T_k) = "
+                         f"{tuple(w.shape[-2:])}")
+    pos = torch.arange(T, dtype=w.dtype)
+    back = pos[:, None] - pos[None, :]  # (T, T) how many positions key j lies before query i
+    stats = {
+        "self": w.diagonal(dim1=-2, dim2=-1).mean(-1),  # (B, nh)
+        "previous": w.diagonal(offset=-1, dim1=-2, dim2=-1).mean(-1),
+        "distance": (w * back).sum(-1).mean(-1),
+        # 0 log 0 = 0: masked keys carry weight exactly 0 and add nothing
+        "entropy": -torch.where(w > 0, w * w.clamp_min(1e-300).log(), torch.zeros_like(w)).sum(-1).mean(-1),
+    }
+    return {name: value.mean(0).float() for name, value in stats.items()}  # average over the batch
+
+
+# --------------------------------------------------------------------------------------------
+# gradients
+
+
+def _layers(model) -> list[nn.Module]:
+    """The stack of blocks in ``model``: its ``.blocks``, or the model itself when it is a list of modules."""
+    if isinstance(model, nn.Module) and isinstance(getattr(model, "blocks", None), (nn.ModuleList, nn.Sequential)):
+        return list(model.blocks)
+    if isinstance(model, (nn.ModuleList, nn.Sequential)):
+        return list(model)
+    if isinstance(model, Iterable) and not isinstance(model, nn.Module):
+        layers = list(model)
+        if layers and all(isinstance(m, nn.Module) for m in layers):
+            return layers
+    raise ValueError(f"model must have a .blocks ModuleList (like gptlab's GPT), or be a ModuleList, Sequential "
+                     f"or list of modules (one per layer), got {type(model).__name__}")
+
+
+def grad_norms_per_layer(model, name_contains: str | None = None) -> list[float]:
+    """The L2 norm of the gradient of each layer's parameters, first layer first.
+
+    Call it after ``loss.backward()``. ``model``: a model with ``.blocks`` (gptlab's GPT) or a
+    list / ``ModuleList`` of layers. Layer i's entry is sqrt(sum of squared gradient entries) over
+    all its parameters, or only over those whose name (inside the layer) contains
+    ``name_contains``, e.g. ``"mlp.proj.weight"`` for the MLP's second matrix, the one Xiong et al.
+    (2020) plot. Parameters without a gradient count as zero; if no parameter of the stack has a
+    gradient, that is a forgotten ``backward()`` and raises ``ValueError``.
+    """
+    layers = _layers(model)
+    norms, seen_grad, matched = [], False, False
+    for layer in layers:
+        total = 0.0
+        for name, p in layer.named_parameters():
+            if name_contains is not None and name_contains not in name:
+                continue
+            matched = True
+            if p.grad is not None:
+                seen_grad = True
+                total += float(p.grad.detach().double().pow(2).sum())
+        norms.append(math.sqrt(total))
+    if name_contains is not None and not matched:
+        names = [n for n, _ in layers[0].named_parameters()] if layers else []
+        raise ValueError(f"no parameter name contains {name_contains!r}; the first layer's parameters are "
+                         f"{', '.join(names) or 'none'}")
+    if not seen_grad:
+        raise ValueError("no parameter has a gradient yet: compute a loss and call loss.backward() first")
+    return norms
+
+
+# --------------------------------------------------------------------------------------------
+# decoding speed
+
+
+def _sync(device: torch.device) -> None:
+    """Wait for queued GPU work, so that a clock measures the computation and not only its launch."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+def _check_decode_args(model, prompt, max_new_tokens) -> int:
+    _check_module("model", model)
+    if not isinstance(getattr(model, "blocks", None), nn.ModuleList):
+        raise ValueError(f"model must have a .blocks ModuleList and accept model(idx, caches=[...]), like "
+                         f"gptlab's GPT; got {type(model).__name__}")
+    if not isinstance(prompt, torch.Tensor) or prompt.dim() != 2 or prompt.size(1) == 0:
+        shape = tuple(prompt.shape) if isinstance(prompt, torch.Tensor) else type(prompt).__name__
+        raise ValueError(f"prompt must be a (B, T) tensor of token ids with T >= 1, got {shape}")
+    max_new_tokens = check_int("max_new_tokens", max_new_tokens, min_value=1)
+    block_size = getattr(getattr(model, "config", None), "block_size", None)
+    if block_size is not None and prompt.size(1) + max_new_tokens - 1 > block_size:
+        raise ValueError(f"a {prompt.size(1)}-token prompt plus {max_new_tokens} new tokens needs "
+                         f"{prompt.size(1) + max_new_tokens - 1} cached positions, more than block_size={block_size}; "
+                         f"use a shorter prompt or fewer new tokens (this helper does not slide the window)")
+    return max_new_tokens
+
+
+@torch.no_grad()
+def greedy_decode(model: nn.Module, prompt: torch.Tensor, max_new_tokens: int) -> tuple[torch.Tensor, list[KVCache]]:
+    """Greedy decoding with a KV cache: read the prompt once (prefill), then feed one token per step.
+
+    Returns the ids ``(B, T + max_new_tokens)`` and the per-layer caches, which then hold the keys
+    and values of every position but the last (the last token was chosen, never fed back).
+    ``model``: gptlab's GPT (or any model with ``.blocks`` that accepts ``model(idx, caches=...)``).
+    Same tokens as ``model.generate(prompt, max_new_tokens, temperature=0)`` while the context fits
+    in ``block_size``.
+    """
+    max_new_tokens = _check_decode_args(model, prompt, max_new_tokens)
+    was_training = model.training
+    model.eval()
+    try:
+        caches = [KVCache() for _ in model.blocks]
+        logits, _ = model(prompt, caches=caches)  # prefill: every prompt position at once
+        idx = prompt
+        for step in range(max_new_tokens):
+            next_id = logits[:, -1, :].argmax(dim=-1, keepdim=True)  # (B, 1) the most likely token
+            idx = torch.cat((idx, next_id), dim=1)
+            if step < max_new_tokens - 1:
+                logits, _ = model(next_id, caches=caches)  # only the new token goes through the stack
+    finally:
+        model.train(was_training)
+    return idx, caches
+
+
+@dataclass
+class DecodeTiming:
+    """What ``time_decoding`` measured for one model."""
+
+    tokens_per_second: float  # median over repeats of (B x new tokens) / seconds, prefill included
+    seconds: list[float] = field(default_factory=list)  # wall-clock time of each repeat
+    new_tokens: int = 0  # tokens generated per repeat (B x max_new_tokens)
+    cache_bytes: int = 0  # memory the KV caches held at the end (sum of KVCache.nbytes() over layers)
+    ids: torch.Tensor | None = None  # the decoded ids of the last repeat (B, T + max_new_tokens)
+
+
+def time_decoding(models: Mapping[str, nn.Module], prompt: torch.Tensor, max_new_tokens: int, repeats: int = 5,
+                  warmup: int = 1) -> dict[str, DecodeTiming]:
+    """Measure greedy KV-cached decoding speed for several models on the same prompt.
+
+    The models take turns (round robin) within each repeat, so a machine that slows down for a
+    while (another program, a thermal limit) slows every model alike; each gets ``warmup``
+    untimed runs first. Returns ``{name: DecodeTiming}`` with the median tokens per second.
+    The numbers describe this machine at this moment: compare them as ratios within one call.
+    """
+    if not isinstance(models, Mapping) or not models:
+        raise ValueError("models must be a non-empty dict {name: model}, e.g. {'MHA': mha, 'MQA': mqa}")
+    for model in models.values():
+        _check_decode_args(model, prompt, max_new_tokens)
+    repeats = check_int("repeats", repeats, min_value=1)
+    warmup = check_int("warmup", warmup, min_value=0)
+    seconds: dict[str, list[float]] = {name: [] for name in models}
+    last: dict[str, tuple[torch.Tensor, list[KVCache]]] = {}
+    for model in models.values():
+        p = prompt.to(next(model.parameters()).device)
+        for _ in range(warmup):
+            greedy_decode(model, p, max_new_tokens)
+    for _ in range(repeats):
+        for name, model in models.items():
+            p = prompt.to(next(model.parameters()).device)
+            _sync(p.device)
+            start = time.perf_counter()
+            last[name] = greedy_decode(model, p, max_new_tokens)
+            _sync(p.device)
+            seconds[name].append(time.perf_counter() - start)
+    n = prompt.size(0) * max_new_tokens
+    return {name: DecodeTiming(tokens_per_second=n / statistics.median(seconds[name]), seconds=seconds[name],
+                               new_tokens=n, cache_bytes=sum(c.nbytes() for c in last[name][1]),
+                               ids=last[name][0].cpu())
+            for name in models}

@@ -1,0 +1,168 @@
+"""Pictures for the lessons on heads and blocks (06, 07): what a LayerNorm does to a vector, loss
+curves side by side, gradient norms layer by layer, and what fewer key/value heads buy at decoding.
+
+* ``plot_layer_norm``: a vector before and after LayerNorm, with its mean and standard deviation.
+* ``plot_loss_curves``: several training runs' losses on one axes (raw and smoothed).
+* ``plot_grad_norms_per_layer``: one line per model, the gradient norm of each layer (log scale).
+* ``plot_decode_speed``: KV-cache size and decoding speed for MHA / GQA / MQA, as bars.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from ._base import new_figure
+
+__all__ = ["plot_decode_speed", "plot_grad_norms_per_layer", "plot_layer_norm", "plot_loss_curves"]
+
+
+def _vector(values, name: str) -> np.ndarray:
+    if hasattr(values, "detach"):
+        values = values.detach().to("cpu").double().numpy()
+    try:
+        v = np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be numbers (a tensor, array or list), got {type(values).__name__}") from None
+    if v.ndim != 1 or v.size == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D vector, got shape {v.shape}")
+    return v
+
+
+def _series(curves, name: str) -> dict[str, np.ndarray]:
+    if not isinstance(curves, dict) or not curves:
+        raise ValueError(f"{name} must be a non-empty dict {{label: values}}, "
+                         f"e.g. {{'pre-LN': [...], 'post-LN': [...]}}")
+    return {str(label): _vector(values, f"{name}[{label!r}]") for label, values in curves.items()}
+
+
+def _smooth(values: np.ndarray, weight: float) -> np.ndarray:
+    """Exponential moving average, de-biased at the start (as TensorBoard draws it)."""
+    out, avg = np.empty_like(values), 0.0
+    for i, v in enumerate(values, start=1):
+        avg = weight * avg + (1 - weight) * v
+        out[i - 1] = avg / (1 - weight**i)
+    return out
+
+
+def plot_layer_norm(x, y, ax=None, labels=("before: x", "after: LayerNorm(x)")) -> Figure:
+    """A vector ``x`` and its normalized version ``y`` as bars, side by side, with each one's mean
+    (dashed line) and mean ± one standard deviation (shaded band): LayerNorm moves the mean to 0
+    and scales the spread to 1."""
+    xs, ys = _vector(x, "x"), _vector(y, "y")
+    if xs.shape != ys.shape:
+        raise ValueError(f"x and y must have the same length, got {xs.size} and {ys.size}")
+    if ax is None:
+        fig, axes = new_figure(1, 2, figsize=(8.0, 2.8), sharey=False)
+    else:
+        fig, axes = ax[0].figure, ax
+    for a, v, label, color in zip(axes, (xs, ys), labels, ("C0", "C2")):
+        mean, std = v.mean(), v.std()  # population std, as LayerNorm uses
+        a.bar(np.arange(v.size), v, color=color)
+        a.axhspan(mean - std, mean + std, color="gray", alpha=0.15, lw=0)
+        a.axhline(mean, color="black", ls="--", lw=1)
+        a.axhline(0, color="black", lw=0.6)
+        a.set_title(f"{label}\nmean {mean:+.2f}, std {std:.2f}", fontsize=10)
+        a.set_xlabel("feature")
+        a.set_xticks(np.arange(v.size))
+        a.tick_params(labelsize=7)
+    axes[0].set_ylabel("value")
+    return fig
+
+
+def plot_loss_curves(curves, ax=None, smooth: float = 0.9, title: str | None = None, ylim=None,
+                     styles: dict | None = None, reference: dict | None = None) -> Figure:
+    """Several runs' training losses against the step: each run faint (every step) and smoothed.
+
+    ``curves``: ``{label: losses}`` (e.g. ``history.train_loss`` of each run); ``smooth``: weight
+    of the exponential moving average (0 = none). ``styles``: optional ``{label: dict(color=...,
+    ls=...)}`` so that related runs share a colour. ``ylim``: (bottom, top), e.g. to leave the
+    first steps' high losses out of view. ``reference``: ``{label: loss}`` levels drawn as dotted
+    horizontal lines, e.g. the loss of a model that knows only the letter frequencies.
+    """
+    series = _series(curves, "curves")
+    if not 0 <= smooth < 1:
+        raise ValueError(f"smooth={smooth} must be in [0, 1): 0 draws the raw losses, 0.9 averages ~10 steps")
+    styles = styles or {}
+    if ax is None:
+        fig, ax = new_figure(figsize=(7.0, 3.8))
+    else:
+        fig = ax.figure
+    for i, (label, losses) in enumerate(series.items()):
+        style = {"color": f"C{i}", **styles.get(label, {})}
+        steps = np.arange(1, losses.size + 1)
+        if smooth:
+            ax.plot(steps, losses, alpha=0.2, lw=0.8, color=style["color"])
+            ax.plot(steps, _smooth(losses, smooth), lw=2, label=label, **style)
+        else:
+            ax.plot(steps, losses, lw=1.5, label=label, **style)
+    for label, level in (reference or {}).items():
+        ax.axhline(float(level), color="gray", ls=":", lw=1.2, label=str(label))
+    ax.set_xlabel("step")
+    ax.set_ylabel("training loss (cross-entropy, nats)")
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    if title:
+        ax.set_title(title, fontsize=10)
+    return fig
+
+
+def plot_grad_norms_per_layer(norms, ax=None, title: str | None = None, log: bool = True,
+                              ylabel: str = "gradient norm", styles: dict | None = None) -> Figure:
+    """One line per model: the gradient norm of each layer, input side on the left, output on the right.
+
+    ``norms``: ``{label: [norm of layer 0, layer 1, ...]}``, e.g. from
+    ``gptlab.diagnostics.grad_norms_per_layer`` for a post-LN and a pre-LN stack. ``log``: a log
+    y-axis, where "twice as large" looks the same at every height. ``styles``: optional
+    ``{label: dict(color=...)}``, e.g. the colours of the matching loss curves.
+    """
+    series = _series(norms, "norms")
+    if log and any((v <= 0).any() or not np.isfinite(v).all() for v in series.values()):
+        raise ValueError("norms must be positive and finite on a log scale; pass log=False to draw zeros")
+    if ax is None:
+        fig, ax = new_figure(figsize=(6.0, 3.4))
+    else:
+        fig = ax.figure
+    n_max = max(v.size for v in series.values())
+    styles = styles or {}
+    for i, (label, v) in enumerate(series.items()):
+        style = {"color": f"C{i}", **styles.get(label, {})}
+        ax.plot(np.arange(v.size), v, "o-", ms=4, label=label, **style)
+    if log:
+        ax.set_yscale("log")
+    ax.set_xticks(np.arange(n_max))
+    ax.set_xlabel("layer (0 = next to the input)")
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize="small")
+    if title:
+        ax.set_title(title, fontsize=10)
+    return fig
+
+
+def plot_decode_speed(tokens_per_second: dict, cache_bytes: dict, title: str | None = None) -> Figure:
+    """Two bar charts over the same variants (e.g. MHA, GQA, MQA): the KV cache each one holds
+    (KiB) and the decoding speed each one reached (tokens/s), each bar labelled with its value."""
+    speed = {str(k): float(v) for k, v in tokens_per_second.items()}
+    memory = {str(k): float(v) for k, v in cache_bytes.items()}
+    if not speed or list(speed) != list(memory):
+        raise ValueError(f"tokens_per_second and cache_bytes must be non-empty dicts over the same variants in "
+                         f"the same order, got {list(speed)} and {list(memory)}")
+    if any(not math.isfinite(v) or v < 0 for v in (*speed.values(), *memory.values())):
+        raise ValueError("tokens_per_second and cache_bytes must be finite, non-negative numbers")
+    names = list(speed)
+    fig, (ax_mem, ax_speed) = new_figure(1, 2, figsize=(8.0, 3.0))
+    colors = [f"C{i}" for i in range(len(names))]
+    for ax, values, label, fmt in ((ax_mem, [memory[n] / 1024 for n in names], "KV cache (KiB)", "{:,.0f}"),
+                                   (ax_speed, [speed[n] for n in names], "decoding speed (tokens/s)", "{:,.0f}")):
+        bars = ax.bar(names, values, color=colors)
+        ax.bar_label(bars, [fmt.format(v) for v in values], fontsize=8, padding=2)
+        ax.set_ylabel(label)
+        ax.set_ylim(0, 1.18 * max(max(values), 1e-9))
+        ax.grid(axis="y", alpha=0.3)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
