@@ -376,9 +376,10 @@ class GPT(nn.Module):
         c = self.config
         T = c.block_size if T is None else check_int("T", T, min_value=1)
         N = self.num_parameters(non_embedding=True)
-        if c.n_experts:
-            mlp = self.parameter_counts()["mlp"]
-            N = N - mlp + round(mlp * c.top_k / c.n_experts)
+        if c.n_experts:  # every token runs the router, but only top_k of the n_experts experts
+            for block in self.blocks:
+                experts = sum(p.numel() for p in block.mlp.experts.parameters())
+                N -= experts - experts * c.top_k // c.n_experts
         return 6 * N + 12 * c.n_layer * T * c.n_embd
 
     # ------------------------------------------------------------------------------------------
