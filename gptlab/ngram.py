@@ -256,13 +256,20 @@ class NGramLM:
         return [self.vocab[int(i)] for i in ids]
 
     def _context_row(self, context) -> np.ndarray:
-        """The last n-1 tokens of ``context`` as ids, padded with <s> in front: shape (n-1,)."""
+        """The last n-1 tokens of ``context`` as ids, padded with <s> in front: shape (n-1,).
+
+        Only tokens after the last ``</s>`` count: generating across sentences starts each new
+        one the way training sentences start.
+        """
         self._check_fitted()
         if isinstance(context, str):
             raise ValueError(f"context must be a list or tuple of tokens, not the str {context!r}; "
                              f"use {context!r}.split() for words or list({context!r}) for characters")
         V, m = len(self.vocab), self.n - 1
-        tokens = list(context)[-m:] if m > 0 else []
+        tokens = list(context)
+        if EOS in tokens:  # a sentence ended: what follows is a new sentence, so it starts from <s> padding
+            tokens = tokens[len(tokens) - tokens[::-1].index(EOS):]
+        tokens = tokens[-m:] if m > 0 else []
         ids = [V if w == BOS else self.token_to_id.get(w, UNK_ID) for w in tokens]
         return np.array([V] * (m - len(ids)) + ids, dtype=np.int64)
 

@@ -339,3 +339,11 @@ def test_bad_queries():
         heldout_sentence_coverage(TRAIN, [])
     with pytest.raises(ValueError, match="corpus is empty"):
         sentence_probability_by_counting(["a"], [])
+
+
+def test_context_after_sentence_end_starts_a_new_sentence():
+    lm = NGramLM(3, "kneser-ney").fit([["a", "b", "c"], ["b", "c", "a"], ["c", "a", "b"]])
+    fresh = lm.next_token_probs([])
+    after_end = lm.next_token_probs(["a", "b", "c", "</s>"])
+    assert after_end == fresh
+    assert lm.next_token_probs(["c", "</s>", "b"]) == lm.next_token_probs(["b"])
