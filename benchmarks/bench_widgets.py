@@ -1,11 +1,11 @@
-"""Redraw latency of the lesson 01-02 explorers, measured in one run (target: median < 100 ms).
+"""Redraw latency of every lesson explorer, measured in one run (target: median < 100 ms).
 
 Each explorer is moved ~30 times the way a learner would (``explorer.set``), and the time of each
 redraw (``explorer.last_redraw_seconds``: the library call, the figure and its PNG) is recorded.
 A bare matplotlib figure rendered the same way is timed too: on a busy machine everything is
 slower, and the ratio to it says what the explorers themselves cost.
 
-Run:  python benchmarks/bench_widgets.py    (about 30 s on a 2-core CPU)
+Run:  python benchmarks/bench_widgets.py    (about a minute on a 2-core CPU)
       python benchmarks/bench_widgets.py --threads 1   (on a busy CPU: idle threads spin-waiting for
                                                          each other can slow PyTorch down many times)
 """
@@ -18,9 +18,42 @@ import time
 import numpy as np
 import torch
 
+from gptlab.model import GPT, GPTConfig
 from gptlab.plotting import figure_to_png, new_figure
-from gptlab.widgets.ngram import NGramExplorer
-from gptlab.widgets.sampling import SamplingExplorer
+from gptlab.tokenizers import CharTokenizer
+from gptlab.widgets import (
+    AttentionExplorer,
+    NGramExplorer,
+    PositionExplorer,
+    RouterExplorer,
+    SamplingExplorer,
+    ScalingExplorer,
+)
+
+
+def later_explorers() -> list[tuple[str, object, list[dict]]]:
+    """The lesson 03-11 explorers on small untrained models (drawing costs the same as trained)."""
+    torch.manual_seed(0)
+    text = "to be, or not to be"
+    tok = CharTokenizer().fit(text + " that is the question")
+    gpt = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=32, n_layer=2, n_head=4, n_embd=32))
+    moe = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=32, n_layer=2, n_head=4, n_embd=32, n_experts=4))
+    attention = AttentionExplorer.from_text(gpt, tok, text)
+    router = RouterExplorer(moe, tok, text)
+    scaling, position = ScalingExplorer(), PositionExplorer()
+    n = len(text)
+    return [
+        ("AttentionExplorer (layer, head, query, mask)", attention,
+         [({"layer": i % 2}, {"head": i % 4}, {"query": i % n}, {"causal": bool(i % 2)})[i % 4] for i in range(30)]),
+        ("ScalingExplorer (d, scaled, T)", scaling,
+         [({"d": (2, 8, 32, 128, 512)[i % 5]}, {"scaled": bool(i % 2)}, {"T": 4 + i % 4})[i % 3] for i in range(30)]),
+        ("PositionExplorer (kind, d, position)", position,
+         [({"kind": ("sinusoidal", "rope")[i % 2]}, {"d": (16, 32, 64)[i % 3]}, {"position": i % 40})[i % 3]
+          for i in range(30)]),
+        ("RouterExplorer (layer, top_k, text)", router,
+         [({"layer": i % 2}, {"top_k": 1 + i % 2}, {"text": ("to be", "or not to be")[i % 2]})[i % 3]
+          for i in range(30)]),
+    ]
 
 
 def corpus() -> tuple[list[list[str]], str]:
@@ -84,6 +117,9 @@ def main() -> None:
             latencies(sampling_ngram, sampling_moves), baseline),
         row("SamplingExplorer, GPT-2-sized logits (V=50,257)", latencies(gpt_size, sampling_moves), baseline),
     ]
+    for name, explorer, moves in later_explorers():
+        latencies(explorer, moves)  # first visit of each setting fills the explorers' caches
+        results.append(row(name, latencies(explorer, moves), baseline))
     print(f"corpus: {source}; NGramExplorer built (one fit at n=5) in {fit_seconds:.2f}s; "
           f"torch threads: {torch.get_num_threads()}")
     print(f"\n{'explorer':<44}{'moves':>6}{'median':>10}{'p90':>10}{'/ bare':>11}")

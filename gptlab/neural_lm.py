@@ -1,4 +1,4 @@
-"""A neural language model: Bengio et al. (2003), "A Neural Probabilistic Language Model" (lesson 02).
+"""A neural language model: Bengio et al. (2003), "A Neural Probabilistic Language Model" (lessons 01 and 02).
 
 The n-gram model treats every context as a separate row of counts: having seen "the cat sat"
 teaches it nothing about "the dog sat". Bengio's model gives every token a learned vector
