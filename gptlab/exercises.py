@@ -41,7 +41,8 @@ def check_answer(name: str, answer, expected, *, hint: str = "", rtol: float = 1
                  explain: str = "") -> bool | None:
     """Compare ``answer`` with ``expected`` (numbers and tensors approximately, the rest exactly)."""
     if answer is ...:
-        _say(f"✏️  {name}: not attempted yet: replace the `...` with your answer." + (f"\n   Hint: {hint}" if hint else ""))
+        _say(f"✏️  {name}: not attempted yet: replace the `...` with your answer."
+             + (f"\n   Hint: {hint}" if hint else ""))
         return None
     try:
         ok = _close(answer, expected, rtol, atol)
@@ -55,8 +56,8 @@ def check_answer(name: str, answer, expected, *, hint: str = "", rtol: float = 1
     return False
 
 
-def check_function(name: str, fn: Callable | type(...), cases: Iterable[tuple[tuple, object]], *, hint: str = "",
-                   rtol: float = 1e-4, atol: float = 1e-6) -> bool | None:
+def check_function(name: str, fn: Callable | type(...), cases: Iterable[tuple[tuple, object]], *,
+                   hint: str = "", rtol: float = 1e-4, atol: float = 1e-6) -> bool | None:
     """Call the learner's ``fn`` on each ``(args, expected)`` case and compare."""
     if fn is ... or fn is None:
         _say(f"✏️  {name}: not attempted yet: write the function and run the cell again."
@@ -70,7 +71,8 @@ def check_function(name: str, fn: Callable | type(...), cases: Iterable[tuple[tu
                  + (f"\n   Hint: {hint}" if hint else ""))
             return None
         except Exception as err:
-            _say(f"❌ {name}: your function raised {type(err).__name__}: {err}" + (f"\n   Hint: {hint}" if hint else ""))
+            _say(f"❌ {name}: your function raised {type(err).__name__}: {err}"
+                 + (f"\n   Hint: {hint}" if hint else ""))
             return False
         if not _close(got, expected, rtol, atol):
             _say(f"❌ {name}: for input {_short(args)} it returned {_short(got)}, expected {_short(expected)}."
