@@ -20,7 +20,7 @@ from .device import available_devices, describe_device, pick_device
 __version__ = "0.1.0"
 
 _SUBMODULES = ("data", "tokenizers", "ngram", "neural_lm", "sampling", "attention", "scaling", "positional", "block",
-               "diagnostics", "model", "train", "moe", "exercises", "plotting", "widgets", "device")
+               "diagnostics", "model", "train", "scaling_laws", "moe", "exercises", "plotting", "widgets", "device")
 
 __all__ = ["available_devices", "describe_device", "pick_device", *_SUBMODULES]
 
