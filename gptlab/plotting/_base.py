@@ -5,19 +5,28 @@ import io
 
 from matplotlib.figure import Figure
 
+from ._live import is_live, live_png
 
-def new_figure(nrows: int = 1, ncols: int = 1, figsize=(6.4, 3.6), squeeze: bool = True, **subplot_kw):
+
+def new_figure(nrows: int = 1, ncols: int = 1, figsize=(6.4, 3.6), squeeze: bool = True, dpi: float = 100,
+               **subplot_kw):
     """A fresh ``Figure`` and its axes, made without pyplot so nothing leaks between calls.
 
     A notebook displays the returned figure when it is the last expression of a cell.
     """
-    fig = Figure(figsize=figsize, layout="constrained")
+    fig = Figure(figsize=figsize, dpi=dpi, layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=squeeze, **subplot_kw)
     return fig, axes
 
 
 def figure_to_png(fig: Figure, dpi: int = 80) -> bytes:
-    """Render a figure to PNG bytes (what the widgets show and the figures script saves)."""
+    """Render a figure to PNG bytes (what the widgets show and the figures script saves).
+
+    A figure marked by ``mark_dynamic`` and asked for at its own dpi (an explorer's picture) is
+    redrawn the fast way: its saved background plus the artists that changed.
+    """
+    if is_live(fig) and dpi == fig.dpi:
+        return live_png(fig)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
     return buf.getvalue()

@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.layout_engine import PlaceHolderLayoutEngine
 
 from ._base import new_figure
+from ._live import mark_dynamic
 
 __all__ = [
     "plot_coverage_vs_n",
@@ -66,16 +67,51 @@ def new_token_bar_figure(n_bars: int, width: float = 6.4) -> tuple[Figure, objec
     return fig, ax
 
 
-def _fit_margins(ax, labels: Sequence[str], title_lines: int) -> None:
+def _fit_margins(ax, labels: Sequence[str], title_lines: int) -> tuple:
     """Room for the tick labels on the left, the title above and the x label below (in inches),
-    on figures without a layout engine; constrained-layout figures manage themselves."""
+    on figures without a layout engine; constrained-layout figures manage themselves.
+
+    The label room grows in steps of four characters and never shrinks on the same axes, so the
+    axes stay put while the labels change. Returns what the margins depend on (part of a fast
+    redraw's key).
+    """
     fig = ax.figure
     if fig.get_layout_engine() is not None and not isinstance(fig.get_layout_engine(), PlaceHolderLayoutEngine):
-        return
+        return ()
     w, h = fig.get_size_inches()
-    left = 0.25 + 0.08 * max((len(t) for t in labels), default=1)     # ~0.6 em per character at 10 pt
+    chars = 4 * math.ceil(max((len(t) for t in labels), default=1) / 4)
+    chars = ax.__dict__["_gptlab_label_chars"] = max(chars, ax.__dict__.get("_gptlab_label_chars", 0))
+    left = 0.25 + 0.08 * chars     # ~0.6 em per character at 10 pt
     top, bottom, right = 0.12 + 0.19 * title_lines, 0.5, 0.15
     ax.set_position([left / w, bottom / h, 1 - (left + right) / w, 1 - (top + bottom) / h])
+    return (chars, title_lines)
+
+
+def _nice_limit(largest: float) -> float:
+    """The axis end for probability bars up to ``largest``: the next of 1, 2, 2.5, 5 x 10^k above
+    it (with a little room), and 1.05 for bars near 1. Steps rather than a snug fit keep the axis,
+    and its labels, still while the bars move, so an explorer need not redraw them."""
+    wanted = max(float(largest) * 1.05, 1e-3)
+    exponent = math.floor(math.log10(wanted))
+    for step in (1.0, 2.0, 2.5, 5.0, 10.0):
+        limit = step * 10.0 ** exponent
+        if limit >= wanted:
+            return limit if limit <= 1.0 or largest > 1.0 else 1.05
+    return 1.05  # unreachable: 10 x 10^k is always enough
+
+
+def _mark_bars_dynamic(ax, containers, key: tuple, static_labels: bool = False, static_x: bool = True) -> None:
+    """On an explorer's figure (no layout engine: the margins are fixed) let the next redraw
+    draw only the bars, the token labels (unless ``static_labels``), the probability axis
+    (unless ``static_x``: then its limits are part of the key, and it moves only in steps), the
+    title, the legend and the frame."""
+    fig = ax.figure
+    if fig.get_layout_engine() is not None:
+        return
+    legend = ax.get_legend()  # drawn again: a long bar may run under it
+    mark_dynamic(fig, [*(rect for c in containers for rect in c), *(() if static_labels else (ax.yaxis,)),
+                       *(() if static_x else (ax.xaxis,)), ax.title, legend, *ax.spines.values()],
+                 key=(key, tuple(ax.get_position().bounds), ax.get_ylim(), ax.get_xlim() if static_x else None))
 
 
 def _bars_to_update(ax, kind: str, n_bars: int):
@@ -117,17 +153,20 @@ def plot_next_token_probs(probs, top: int = 20, title: str | None = None, ax=Non
         ax.invert_yaxis()
         ax.set_xlabel("P(next token)")
         ax.grid(axis="x", alpha=0.3)
+        ax.set_axisbelow(True)  # grid under the bars, as a fast redraw (bars over the saved grid) shows it
         ax._gptlab_token_bars = ("next", order.size, containers)
     else:
         fig = ax.figure
         _set_bar_widths(containers[0], values[order])
     # horizontal bars keep token labels upright, which is also much cheaper to lay out than rotated text
     ax.set_yticks(y, labels)
-    ax.set_xlim(0, max(values[order].max() * 1.12, 1e-3))
+    ax.set_xlim(0, _nice_limit(values[order].max()))
     rest = 1.0 - values[order].sum()
     note = f"top {order.size} of {values.size}; the rest hold {rest:.1%}"
-    ax.set_title(f"{title}\n{note}" if title else note, fontsize=9)
-    _fit_margins(ax, labels, title_lines=2 if title else 1)
+    ax.set_title(f"{title}\n{note}" if title else note, fontsize=9, y=1.0)  # y given: placed, not measured
+    margins = _fit_margins(ax, labels, title_lines=2 if title else 1)
+    # every move brings other tokens and another scale: both axes are redrawn, the rest is kept
+    _mark_bars_dynamic(ax, containers, ("next", order.size, margins), static_x=False)
     return fig
 
 
@@ -153,15 +192,18 @@ def plot_sampling_before_after(tokens: Sequence, before, after, top: int = 20, t
         ax.set_xlabel("probability")
         ax.legend(loc="lower right", fontsize=8)
         ax.grid(axis="x", alpha=0.3)
+        ax.set_axisbelow(True)  # grid under the bars, as a fast redraw (bars over the saved grid) shows it
         ax._gptlab_token_bars = ("before-after", order.size, containers)
     else:
         fig = ax.figure
         _set_bar_widths(containers[0], before[order])
         _set_bar_widths(containers[1], after[order])
     ax.set_yticks(y, labels)
-    ax.set_xlim(0, max(before[order].max(), after[order].max()) * 1.12 + 1e-9)
-    ax.set_title(title or "", fontsize=9)
-    _fit_margins(ax, labels, title_lines=1 if title else 0)
+    ax.set_xlim(0, _nice_limit(max(before[order].max(), after[order].max())))
+    ax.set_title(title or "", fontsize=9, y=1.0)  # y given: placed once, not measured at every draw
+    margins = _fit_margins(ax, labels, title_lines=1 if title else 0)
+    # the labels are the most likely tokens *before* decoding: they change only with the model
+    _mark_bars_dynamic(ax, containers, ("before-after", tuple(labels), margins), static_labels=True)
     return fig
 
 

@@ -9,6 +9,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 
 from ._base import new_figure
+from ._live import mark_dynamic
 
 
 def _as_numpy(values) -> np.ndarray:
@@ -85,4 +86,103 @@ def plot_routing(tokens: list[str], experts, gates, n_experts: int | None = None
     ax.set_axis_off()
     ax.legend(handles=[Patch(color=colors[e], label=f"E{e}") for e in range(n_experts)], loc="upper left",
               bbox_to_anchor=(1.0, 1.0), fontsize="small", title="1st choice")
+    return fig
+
+
+def _count_limit(largest: float) -> float:
+    """The top of a count axis: the next of 1, 2, 5 x 10^k at or above ``largest`` (at least 5), so
+    the axis moves in steps rather than with every count."""
+    wanted = max(float(largest) * 1.08, 5.0)
+    exponent = math.floor(math.log10(wanted))
+    for step in (1.0, 2.0, 5.0, 10.0):
+        if step * 10.0 ** exponent >= wanted:
+            return step * 10.0 ** exponent
+    return 10.0 ** (exponent + 1)
+
+
+def plot_router_state(tokens: list[str], experts, gates, tokens_per_expert, n_experts: int,
+                      capacity: int | None = None, title: str = "assignments per expert", per_row: int = 10,
+                      fig: Figure | None = None) -> Figure:
+    """What ``RouterExplorer`` shows: the routing tiles (as ``plot_routing``) and, on the right, the
+    assignments per expert (as ``plot_expert_utilisation``), in one figure.
+
+    ``fig``: a figure this function drew before. While the number of tile rows, experts and the
+    count axis stay the same it is updated in place and marked for fast redraws: the frame, the
+    expert legend and the axes are kept; the tiles, bars and labels are drawn again.
+    """
+    experts = _as_numpy(experts)
+    gates = _as_numpy(gates).astype(float)
+    if experts.ndim == 1:
+        experts, gates = experts[:, None], gates[:, None]
+    if experts.shape != gates.shape or experts.ndim != 2 or len(tokens) != experts.shape[0]:
+        raise ValueError(f"experts and gates must both have shape (T, top_k) with T = len(tokens) = {len(tokens)}, "
+                         f"got {experts.shape} and {gates.shape}")
+    counts = _as_numpy(tokens_per_expert).astype(float)
+    if counts.shape != (n_experts,):
+        raise ValueError(f"tokens_per_expert must hold one count per expert ({n_experts}), got shape {counts.shape}")
+    T, top_k = experts.shape
+    n_rows = max(1, math.ceil(T / per_row))
+    y_top = _count_limit(max(counts.max(), capacity or 0))
+    key = ("router-state", n_rows, n_experts, per_row, top_k > 2, capacity is not None, y_top)
+    parts = fig.__dict__.get("_gptlab_router_state") if fig is not None else None
+    if parts is None or parts["key"] != key:
+        colors = expert_colors(n_experts)
+        tiles_w, util_w = per_row + 1.5, 3.2  # inches: one per tile column, the legend; the bars
+        height = max(0.9 * n_rows + 0.6, 2.8)
+        if fig is None:
+            fig = Figure(figsize=(tiles_w + util_w, height))
+        else:
+            fig.clear()
+            fig.set_size_inches(tiles_w + util_w, height)
+        fig.set_layout_engine(None)  # margins by hand: measuring every label each redraw costs more than drawing
+        width = tiles_w + util_w
+        ax = fig.add_axes((0.1 / width, 0.3 / height, per_row / width, (height - 0.6) / height))
+        ax.set_xlim(0, per_row)
+        ax.set_ylim(-n_rows, 0)
+        ax.set_axis_off()
+        ax.legend(handles=[Patch(color=colors[e], label=f"E{e}") for e in range(n_experts)], loc="upper left",
+                  bbox_to_anchor=(1.0, 1.0), fontsize="small", title="1st choice")
+        slots = []
+        for i in range(n_rows * per_row):
+            row, col = divmod(i, per_row)
+            slots.append((ax.add_patch(Rectangle((col + 0.05, -row - 0.95), 0.9, 0.9, edgecolor="black",
+                                                 linewidth=0.5)),
+                          ax.text(col + 0.5, -row - 0.35, "", ha="center", va="center", fontsize=9),
+                          ax.text(col + 0.5, -row - 0.72, "", ha="center", va="center", fontsize=6)))
+        ax_u = fig.add_axes(((tiles_w + 0.55) / width, 0.55 / height, (util_w - 0.7) / width, (height - 0.95) / height))
+        bars = ax_u.bar(np.arange(n_experts), np.zeros(n_experts), color=colors)
+        fair = ax_u.axhline(0, color="black", linestyle="--", linewidth=1, label="fair share")
+        cap = ax_u.axhline(capacity or 0, color="tab:red", linestyle=":", linewidth=1.5, label="capacity")
+        cap.set_visible(capacity is not None)
+        ax_u.set_xticks(np.arange(n_experts), [f"E{i}" for i in range(n_experts)])
+        ax_u.set_ylim(0, y_top)
+        ax_u.set_xlabel("expert")
+        ax_u.set_ylabel("assignments")
+        ax_u.set_title("", fontsize=10, y=1.0)  # y given: placed once, not measured at every draw
+        legend = ax_u.legend(handles=[fair] + ([cap] if capacity is not None else []), loc="upper right",
+                             fontsize="small")
+        parts = dict(key=key, colors=colors, slots=slots, ax_u=ax_u, bars=bars, fair=fair, cap=cap, legend=legend)
+        fig.__dict__["_gptlab_router_state"] = parts
+    colors, ax_u = parts["colors"], parts["ax_u"]
+    sep = " " if top_k <= 2 else "\n"  # more than two choices: one per line
+    dynamic = []
+    for i, (patch, word, choices) in enumerate(parts["slots"]):
+        shown = i < T
+        for artist in (patch, word, choices):
+            artist.set_visible(shown)
+        if shown:
+            patch.set_facecolor(colors[int(experts[i, 0])])
+            patch.set_alpha(0.35 + 0.65 * gates[i, 0])  # a confident first choice is a solid tile
+            word.set_text(repr(tokens[i])[1:-1])
+            choices.set_text(sep.join(f"E{int(e)}:{g:.2f}" for e, g in zip(experts[i], gates[i])))
+            dynamic += [patch, word, choices]
+    for rect, count in zip(parts["bars"], counts):
+        rect.set_height(count)
+    parts["fair"].set_ydata([counts.sum() / n_experts] * 2)
+    if capacity is not None:
+        parts["cap"].set_ydata([capacity, capacity])
+    ax_u.title.set_text(title)
+    # the lines and legend lie over the bars, and the frame around them: all drawn again on top
+    mark_dynamic(fig, [*parts["bars"], parts["fair"], parts["cap"], ax_u.title, parts["legend"],
+                       *ax_u.spines.values(), *dynamic], key)
     return fig

@@ -7,6 +7,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ._base import new_figure
+from ._live import mark_dynamic
 from .training import _smooth
 
 __all__ = ["plot_position_codes", "plot_similarity_vs_offset", "plot_position_state", "plot_score_matrix",
@@ -67,8 +68,8 @@ def plot_similarity_vs_offset(similarity, position: int, ax=None, references: Se
         ax.plot(np.arange(T) - p, sim[p], color="gray", lw=1, alpha=0.5,
                 label="other positions" if i == 0 else None)
     ax.plot(np.arange(T) - position, sim[position], color="tab:blue", lw=2, label=f"position {position}")
-    ax.axvline(0, color="black", lw=0.8)
-    ax.axhline(0, color="black", lw=0.5, alpha=0.5)
+    ax.axvline(0, color="black", lw=0.8, zorder=1.5)  # the zero lines lie under the curves
+    ax.axhline(0, color="black", lw=0.5, alpha=0.5, zorder=1.5)
     ax.set_xlabel("offset n − p (positions)")
     ax.set_ylabel(ylabel)
     if title:
@@ -79,14 +80,61 @@ def plot_similarity_vs_offset(similarity, position: int, ax=None, references: Se
 
 
 def plot_position_state(codes, similarity, position: int, code_title: str, sim_title: str,
-                        ylabel: str = "cosine similarity") -> Figure:
-    """What ``PositionExplorer`` shows: the code matrix (left) and similarity against offset (right)."""
-    fig, (ax_c, ax_s) = new_figure(1, 2, figsize=(10.0, 3.4))
-    fig.set_layout_engine(None)  # fixed margins: a constrained layout would double the redraw time
-    fig.subplots_adjust(left=0.06, right=0.985, bottom=0.15, top=0.9, wspace=0.22)
-    plot_position_codes(codes, ax=ax_c, title=code_title, position=position, colorbar=False)
-    plot_similarity_vs_offset(similarity, position, ax=ax_s, ylabel=ylabel, title=sim_title)
-    ax_s.set_ylim(-1.05, 1.05)
+                        ylabel: str = "similarity", fig: Figure | None = None) -> Figure:
+    """What ``PositionExplorer`` shows: the code matrix (left) and similarity against offset (right).
+
+    ``fig``: a figure this function drew before, updated in place and marked for fast redraws:
+    the frames and the similarity axes stay, the codes, curves, titles and the code matrix's
+    dimension axis are redrawn. Another number of positions or another ``ylabel`` draws afresh.
+    """
+    codes_np, sim = _np(codes), _np(similarity)
+    if codes_np.ndim != 2:
+        raise ValueError(f"codes must be a (T, d) matrix, got shape {codes_np.shape}")
+    T, d = codes_np.shape
+    if sim.shape != (T, T):
+        raise ValueError(f"similarity must be ({T}, {T}), one row per position of codes; got {sim.shape}")
+    if not 0 <= position < T:
+        raise ValueError(f"position={position} must be in 0..{T - 1}")
+    references = sorted({0, T // 4, T // 2, 3 * T // 4, T - 1})  # p itself too: the faint set never changes
+    key = ("position-state", T, ylabel)
+    parts = fig.__dict__.get("_gptlab_position_state") if fig is not None else None
+    if parts is None or parts["key"] != key:
+        if fig is None:
+            fig, (ax_c, ax_s) = new_figure(1, 2, figsize=(10.0, 3.4))
+        else:
+            fig.clear()
+            ax_c, ax_s = fig.subplots(1, 2)
+        fig.set_layout_engine(None)  # fixed margins: a constrained layout would double the redraw time
+        fig.subplots_adjust(left=0.06, right=0.985, bottom=0.15, top=0.9, wspace=0.22)
+        plot_position_codes(codes_np, ax=ax_c, title="", position=position, colorbar=False)
+        plot_similarity_vs_offset(sim, position, ax=ax_s, ylabel=ylabel, title="", references=references)
+        ax_s.set_ylim(-1.05, 1.05)
+        ax_s.set_xlim(-T - 1.5, T + 1.5)  # every offset any p can reach, so the axis never moves
+        # titles given a y are placed once, not re-measured at every draw
+        for ax in (ax_c, ax_s):
+            ax.set_title("", fontsize=10, y=1.0)
+        n_ref = len(references)
+        parts = dict(key=key, ax_c=ax_c, image=ax_c.images[0], marker=ax_c.lines[-1],
+                     faint=ax_s.lines[:n_ref], bold=ax_s.lines[n_ref], legend=ax_s.get_legend())
+        parts["bold"].set_zorder(2.5)  # above the axis lines in every redraw, fast or full
+        fig.__dict__["_gptlab_position_state"] = parts
+    image, ax_c = parts["image"], parts["ax_c"]
+    vmax = float(np.abs(codes_np).max()) or 1.0
+    image.set_data(codes_np)
+    image.set_clim(-vmax, vmax)
+    image.set_extent((-0.5, d - 0.5, T - 0.5, -0.5))
+    ax_c.set_xlim(-0.5, d - 0.5)
+    ax_c.title.set_text(code_title)
+    parts["marker"].set_ydata([position, position])
+    for line, p in zip(parts["faint"], references):
+        line.set_ydata(sim[p])
+    parts["bold"].set_data(np.arange(T) - position, sim[position])
+    parts["legend"].get_texts()[-1].set_text(f"position {position}")
+    parts["legend"].axes.title.set_text(sim_title)
+    ax_s = parts["legend"].axes
+    # the frames (spines) are drawn again too: the image and the curves run under their edges
+    mark_dynamic(fig, [image, ax_c.xaxis, ax_c.title, parts["marker"], *ax_c.spines.values(), *parts["faint"],
+                       parts["bold"], ax_s.title, parts["legend"], *ax_s.spines.values()], key)
     return fig
 
 

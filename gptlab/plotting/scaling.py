@@ -9,6 +9,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullLocator
 
 from ._base import new_figure
+from ._live import mark_dynamic
 from .training import _smooth
 
 __all__ = ["plot_qk_variance", "plot_softmax_jacobians", "plot_saturation", "plot_scaling_state",
@@ -81,10 +82,11 @@ def plot_softmax_jacobians(weights: Sequence, jacobians: Sequence, labels: Seque
     return fig
 
 
-def _draw_curves(ax, unscaled: Mapping, scaled: Mapping, key: str, log_y: bool = False, sparse: bool = False) -> None:
+def _draw_curves(ax, unscaled: Mapping, scaled: Mapping, key: str, log_y: bool = False, sparse: bool = False):
+    """Draw the unscaled and scaled curve of ``key`` against d; return their two lines."""
     dims = _np(unscaled["d"])
-    ax.plot(dims, _np(unscaled[key]), "o-", color=UNSCALED_COLOR, ms=3, label="q·k")
-    ax.plot(_np(scaled["d"]), _np(scaled[key]), "s-", color=SCALED_COLOR, ms=3, label="q·k / √d")
+    lines = (ax.plot(dims, _np(unscaled[key]), "o-", color=UNSCALED_COLOR, ms=3, label="q·k")[0],
+             ax.plot(_np(scaled["d"]), _np(scaled[key]), "s-", color=SCALED_COLOR, ms=3, label="q·k / √d")[0])
     ax.set_xscale("log", base=2)
     if log_y:
         ax.set_yscale("log")
@@ -99,6 +101,7 @@ def _draw_curves(ax, unscaled: Mapping, scaled: Mapping, key: str, log_y: bool =
             ax.yaxis.set_minor_locator(NullLocator())  # plain labels: 10^k in mathtext costs a parse
     ax.set_xlabel("dimension d")
     ax.grid(alpha=0.3, which="major" if sparse else "both")
+    return lines
 
 
 def plot_saturation(unscaled: Mapping, scaled: Mapping, T: int) -> Figure:
@@ -121,37 +124,84 @@ def plot_saturation(unscaled: Mapping, scaled: Mapping, T: int) -> Figure:
 
 
 def plot_scaling_state(weights, d: int, scaled: bool, entropy: float, jacobian_norm: float,
-                       unscaled_curve: Mapping, scaled_curve: Mapping) -> Figure:
+                       unscaled_curve: Mapping, scaled_curve: Mapping, fig: Figure | None = None,
+                       T_max: int | None = None) -> Figure:
     """What ``ScalingExplorer`` shows: one query's weights over T keys (bars), and where this draw
-    sits on the average entropy and gradient-size curves (both modes, against d)."""
+    sits on the average entropy and gradient-size curves (both modes, against d).
+
+    ``fig``: a figure this function drew before, updated in place and marked for fast redraws
+    (the frames, the d axes and the gradient panel's scale stay; the bars, curves, stars and
+    labels move). ``T_max``: the largest T the caller will ask for; the entropy axis then runs up
+    to log T_max whatever T is, so changing T does not redraw the axes.
+    """
     p = _np(weights)
     T = p.size
+    T_max = T if T_max is None else max(T, T_max)
     color = SCALED_COLOR if scaled else UNSCALED_COLOR
-    fig, (ax_w, ax_h, ax_g) = new_figure(1, 3, figsize=(11.0, 3.3))
-    fig.set_layout_engine(None)  # fixed margins: a constrained layout would double the redraw time
-    fig.subplots_adjust(left=0.055, right=0.985, bottom=0.15, top=0.9, wspace=0.3)
-    ax_w.bar(np.arange(T), p, color=color)
-    ax_w.axhline(1.0 / T, color="gray", ls="--", lw=1, label=f"uniform 1/{T}")
-    ax_w.set_ylim(0, 1.02)
-    ax_w.set_xlabel("key")
-    ax_w.set_ylabel("softmax weight")
-    ax_w.set_title(f"one query, d = {d}, {'q·k / √d' if scaled else 'q·k (unscaled)'}", fontsize=10)
-    ax_w.legend(fontsize="small", loc="upper right")
+    dims = tuple(_np(unscaled_curve["d"]).tolist()), tuple(_np(scaled_curve["d"]).tolist())
+    key = ("scaling-state", T_max, dims)
+    parts = fig.__dict__.get("_gptlab_scaling_state") if fig is not None else None
+    if parts is None or parts["key"] != key:
+        if fig is None:
+            fig, (ax_w, ax_h, ax_g) = new_figure(1, 3, figsize=(11.0, 3.3))
+        else:
+            fig.clear()
+            ax_w, ax_h, ax_g = fig.subplots(1, 3)
+        fig.set_layout_engine(None)  # fixed margins: a constrained layout would double the redraw time
+        fig.subplots_adjust(left=0.055, right=0.985, bottom=0.15, top=0.9, wspace=0.3)
+        uniform = ax_w.axhline(1.0 / T, color="gray", ls="--", lw=1, label="uniform")
+        ax_w.set_ylim(0, 1.02)
+        ax_w.set_xlabel("key")
+        ax_w.set_ylabel("softmax weight")
+        # titles given a y are placed once, not re-measured at every draw
+        title = ax_w.set_title("", fontsize=10, y=1.0)
+        legend_w = ax_w.legend(fontsize="small", loc="upper right")
 
-    _draw_curves(ax_h, unscaled_curve, scaled_curve, "entropy", sparse=True)
-    ax_h.axhline(math.log(T), color="gray", ls="--", lw=1, label=f"max: log {T}")
-    ax_h.plot([d], [entropy], "*", color="black", ms=13, label="this draw")
-    ax_h.set_ylabel("entropy (nats)")
-    ax_h.set_ylim(0, math.log(T) * 1.08 + 1e-9)
-    ax_h.set_title("entropy (median of many draws)", fontsize=10)
-    ax_h.legend(fontsize="small", loc="center right")
+        # the stars sit above the legends (zorder 6), so wherever d puts them they are never hidden
+        curves_h = _draw_curves(ax_h, unscaled_curve, scaled_curve, "entropy", sparse=True)
+        top = ax_h.axhline(math.log(T), color="gray", ls="--", lw=1, label="max")
+        (star_h,) = ax_h.plot([d], [entropy], "*", color="black", ms=13, label="this draw", zorder=6)
+        ax_h.set_ylabel("entropy (nats)")
+        ax_h.set_ylim(0, math.log(T_max) * 1.08 + 1e-9)
+        ax_h.set_title("entropy (median of many draws)", fontsize=10, y=1.0)
+        legend_h = ax_h.legend(fontsize="small", loc="upper right")
 
-    _draw_curves(ax_g, unscaled_curve, scaled_curve, "jacobian_norm", log_y=True, sparse=True)
-    ax_g.plot([d], [max(jacobian_norm, 1e-12)], "*", color="black", ms=13, label="this draw")
-    ax_g.set_ylim(1e-12, 1.0)  # fixed, so the axis does not jump between draws
-    ax_g.set_ylabel("‖diag(p) − ppᵀ‖")
-    ax_g.set_title("gradient through the softmax", fontsize=10)
-    ax_g.legend(fontsize="small", loc="lower left")
+        curves_g = _draw_curves(ax_g, unscaled_curve, scaled_curve, "jacobian_norm", log_y=True, sparse=True)
+        (star_g,) = ax_g.plot([d], [1.0], "*", color="black", ms=13, label="this draw", zorder=6)
+        ax_g.set_ylim(1e-12, 1.0)  # fixed, so the axis does not jump between draws
+        ax_g.set_ylabel("‖diag(p) − ppᵀ‖")
+        ax_g.set_title("gradient through the softmax", fontsize=10, y=1.0)
+        legend_g = ax_g.legend(fontsize="small", loc="lower left")
+        parts = dict(key=key, ax_w=ax_w, bars=None, T=None, uniform=uniform, title=title, legend_w=legend_w,
+                     curves_h=curves_h, top=top, star_h=star_h, legend_h=legend_h, curves_g=curves_g,
+                     star_g=star_g, legend_g=legend_g)
+        fig.__dict__["_gptlab_scaling_state"] = parts
+    ax_w = parts["ax_w"]
+    if parts["T"] != T:  # another number of keys: new bars, and the curves and lines for this T
+        if parts["bars"] is not None:
+            parts["bars"].remove()
+        parts["bars"], parts["T"] = ax_w.bar(np.arange(T), p, color=color), T
+        ax_w.set_xlim(-0.6, T - 0.4)
+        parts["uniform"].set_ydata([1.0 / T, 1.0 / T])
+        parts["legend_w"].get_texts()[0].set_text(f"uniform 1/{T}")
+        parts["top"].set_ydata([math.log(T), math.log(T)])
+        parts["legend_h"].get_texts()[2].set_text(f"max: log {T}")
+        for field, lines in (("entropy", parts["curves_h"]), ("jacobian_norm", parts["curves_g"])):
+            for line, curve in zip(lines, (unscaled_curve, scaled_curve)):
+                line.set_ydata(_np(curve[field]))
+    # what changes with d and the scaled switch: bar heights and colour, the title, the stars
+    for rect, height in zip(parts["bars"], p):
+        rect.set_height(height)
+        rect.set_facecolor(color)
+    parts["title"].set_text(f"one query, d = {d}, {'q·k / √d' if scaled else 'q·k (unscaled)'}")
+    parts["star_h"].set_data([d], [entropy])
+    parts["star_g"].set_data([d], [max(jacobian_norm, 1e-12)])
+    # everything that depends on T or d is redrawn, in z-order: what lies over the bars (the
+    # uniform line, the legend) is drawn again on top of them, and so are the frames (spines)
+    spines = [spine for ax in fig.axes for spine in ax.spines.values()]
+    mark_dynamic(fig, [*parts["bars"], ax_w.xaxis, parts["uniform"], parts["title"], parts["legend_w"],
+                       *parts["curves_h"], parts["top"], parts["star_h"], parts["legend_h"],
+                       *parts["curves_g"], parts["star_g"], parts["legend_g"], *spines], key)
     return fig
 
 

@@ -23,6 +23,7 @@ import ipywidgets as widgets
 from matplotlib.figure import Figure
 
 from ..plotting import figure_to_png
+from ..plotting._live import is_live
 
 
 class Explorer:
@@ -85,6 +86,8 @@ class Explorer:
         else:
             self.error = None
             self.figure, self.summary = figure, summary
+            if is_live(figure) and figure.dpi != self.dpi:
+                figure.set_dpi(self.dpi)  # drawn at the dpi it is shown at, its background can be reused
             self.image.value = figure_to_png(figure, dpi=self.dpi)
             self.text.value = f"<pre style='margin:0'>{html.escape(summary)}</pre>"
         self.last_redraw_seconds = time.perf_counter() - start

@@ -103,5 +103,5 @@ class PositionExplorer(Explorer):
                          + (" and are symmetric (distance, not direction)" if kind == "sinusoidal" else ""))
         fig = plot_position_state(
             codes, sim, p, code_title=f"{kind} codes ({T} positions × {d} dims)",
-            sim_title=f"{measure} vs offset", ylabel=measure if kind == "rope" else "cosine similarity")
+            sim_title=f"{measure} vs offset", fig=self.figure)
         return fig, "\n".join(lines)

@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 
 from .._checks import check_int
 from ..moe import MoE
-from ..plotting.moe import plot_expert_utilisation, plot_routing
+from ..plotting.moe import plot_router_state
 from ._base import Explorer
 
 
@@ -49,7 +49,7 @@ class RouterExplorer(Explorer):
     the models stay as they are: after training them further, make a new explorer.
     """
 
-    max_cached_figures = 64
+    max_cached_states = 256
 
     def __init__(self, models, tokenizer, text: str, *, model: str | None = None, layer: int = 0,
                  top_k: int | None = None, per_row: int = 10):
@@ -83,7 +83,7 @@ class RouterExplorer(Explorer):
         check_int("top_k", top_k, min_value=1, max_value=max_experts)
         check_int("layer", layer, min_value=0, max_value=max_layers - 1)
         self._cache: dict[tuple[str, int, str], tuple[list[str], list[LayerRouting]]] = {}  # forward passes
-        self._drawn: dict[tuple, tuple] = {}  # (model, layer, top_k, text) -> (figure, summary, routing, busiest)
+        self._drawn: dict[tuple, tuple] = {}  # (model, layer, top_k, text) -> (summary, tokens, routing, busiest)
         self.routing: LayerRouting | None = None
         self.utilisation: torch.Tensor | None = None
         self.busiest_fraction: float = float("nan")
@@ -160,14 +160,19 @@ class RouterExplorer(Explorer):
     def render(self, model: str, layer: int, top_k: int, text: str) -> tuple[Figure, str]:
         key = (model, layer, top_k, text)
         if key not in self._drawn:
-            self._drawn[key] = self._draw(model, layer, top_k, text)
-            if len(self._drawn) > self.max_cached_figures:
-                self._drawn.pop(next(iter(self._drawn)))  # forget the oldest picture
-        fig, summary, self.routing, self.busiest_fraction = self._drawn[key]
+            self._drawn[key] = self._describe(model, layer, top_k, text)
+            if len(self._drawn) > self.max_cached_states:
+                self._drawn.pop(next(iter(self._drawn)))  # forget the oldest state
+        summary, tokens, self.routing, self.busiest_fraction = self._drawn[key]
         self.utilisation, self.aux_loss = self.routing.tokens_per_expert, self.routing.aux_loss
+        r = self.routing
+        fig = plot_router_state(tokens, r.experts, r.gates, r.tokens_per_expert,
+                                n_experts=r.tokens_per_expert.numel(), capacity=r.capacity,
+                                title=f"layer {layer}: assignments per expert", per_row=self.per_row,
+                                fig=self.figure)
         return fig, summary
 
-    def _draw(self, model: str, layer: int, top_k: int, text: str) -> tuple[Figure, str, LayerRouting, float]:
+    def _describe(self, model: str, layer: int, top_k: int, text: str) -> tuple[str, list[str], LayerRouting, float]:
         tokens, routings = self.route(model, top_k, text)
         n_layers = len(routings)
         if not 0 <= layer < n_layers:
@@ -178,19 +183,6 @@ class RouterExplorer(Explorer):
         counts = r.tokens_per_expert
         busiest = int(counts.argmax())
         busiest_fraction = counts[busiest].item() / T  # a token visits an expert at most once
-
-        fig = plot_routing(tokens, r.experts, r.gates, n_experts=n_experts, per_row=self.per_row)
-        # the utilisation bars go to the right of the tiles, in the same figure
-        width, height = fig.get_size_inches()
-        grid = fig.add_gridspec(1, 2, width_ratios=[width, 3.2])
-        fig.axes[0].set_subplotspec(grid[0])
-        plot_expert_utilisation(counts, ax=fig.add_subplot(grid[1]), capacity=r.capacity,
-                                title=f"layer {layer}: assignments per expert")
-        fig.set_size_inches(width + 3.2, max(height, 2.8))
-        # lay the figure out once and freeze it: the cached picture then redraws without re-measuring
-        # every label (constrained layout costs more than the drawing itself)
-        fig.draw_without_rendering()
-        fig.set_layout_engine("none")
 
         trained_k = self._layers[model][0].top_k
         share = " | ".join(f"E{e} {int(c)} ({c / (T * top_k):.0%})" for e, c in enumerate(counts.tolist()))
@@ -212,7 +204,7 @@ class RouterExplorer(Explorer):
         if r.capacity is not None:
             lines.append(f"capacity {r.capacity} per expert: {int(r.dropped.sum())} of {T * top_k} assignments "
                          f"dropped ({r.dropped.float().mean().item():.0%})")
-        return fig, "\n".join(lines), r, busiest_fraction
+        return "\n".join(lines), tokens, r, busiest_fraction
 
 
 def _show(token: str) -> str:

@@ -74,7 +74,7 @@ class ScalingExplorer(Explorer):
         self.stats = stats
         unscaled_curve, scaled_curve = self._curve(T)
         fig = plot_scaling_state(stats.weights, d, scaled, stats.entropy.item(), stats.jacobian_norm.item(),
-                                 unscaled_curve, scaled_curve)
+                                 unscaled_curve, scaled_curve, fig=self.figure, T_max=self.T_max)
         h_max = math.log(T)
         mode = "q·k / √d (scaled)" if scaled else "q·k (unscaled)"
         summary = "\n".join([
