@@ -15,14 +15,14 @@ Submodules are imported on first use: ``import gptlab`` stays fast, and
 """
 from importlib import import_module
 
-from .device import available_devices, describe_device, pick_device
+from .device import available_devices, describe_device, fastest_num_threads, pick_device
 
 __version__ = "0.1.0"
 
 _SUBMODULES = ("data", "tokenizers", "ngram", "neural_lm", "sampling", "attention", "scaling", "positional", "block",
                "diagnostics", "model", "train", "scaling_laws", "moe", "exercises", "plotting", "widgets", "device")
 
-__all__ = ["available_devices", "describe_device", "pick_device", *_SUBMODULES]
+__all__ = ["available_devices", "describe_device", "fastest_num_threads", "pick_device", *_SUBMODULES]
 
 
 def __getattr__(name: str):
