@@ -121,8 +121,7 @@ def test_fast_redraw_equals_a_full_redraw_after_every_move(name):
         assert _different(fast, _full_render(explorer.figure)) <= MAX_DIFFERENT, f"after {move}"
 
 
-@pytest.mark.parametrize("name, move", [("ngram", {"k": 0.5}), ("ngram", {"context": "my lord"}),
-                                        ("scaling", {"d": 8}), ("scaling", {"T": 5}),
+@pytest.mark.parametrize("name, move", [("ngram", {"k": 0.5}), ("scaling", {"d": 8}), ("scaling", {"T": 5}),
                                         ("position", {"position": 9}), ("position", {"kind": "rope"})])
 def test_a_first_move_draws_only_what_changed(name, move, monkeypatch):
     explorer, _ = EXPLORERS[name]()
@@ -132,7 +131,8 @@ def test_a_first_move_draws_only_what_changed(name, move, monkeypatch):
     assert counter.count == 0, f"{name}: {move} redrew the whole figure"
 
 
-@pytest.mark.parametrize("name, move", [("sampling", {"top_k": 7}), ("sampling", {"temperature": 0.0}),
+@pytest.mark.parametrize("name, move", [("ngram", {"context": "my lord"}), ("ngram", {"n": 1}),
+                                        ("sampling", {"top_k": 7}), ("sampling", {"temperature": 0.0}),
                                         ("router", {"layer": 1}), ("router", {"top_k": 4})])
 def test_moving_back_and_forth_reuses_saved_backgrounds(name, move, monkeypatch):
     """A move may rescale an axis (a new background); going back and forth then costs no full draw."""

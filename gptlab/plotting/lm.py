@@ -165,8 +165,9 @@ def plot_next_token_probs(probs, top: int = 20, title: str | None = None, ax=Non
     note = f"top {order.size} of {values.size}; the rest hold {rest:.1%}"
     ax.set_title(f"{title}\n{note}" if title else note, fontsize=9, y=1.0)  # y given: placed, not measured
     margins = _fit_margins(ax, labels, title_lines=2 if title else 1)
-    # every move brings other tokens and another scale: both axes are redrawn, the rest is kept
-    _mark_bars_dynamic(ax, containers, ("next", order.size, margins), static_x=False)
+    # every move brings other tokens: their labels are redrawn; the probability axis takes a few
+    # step values, each with its own saved background
+    _mark_bars_dynamic(ax, containers, ("next", order.size, margins))
     return fig
 
 
