@@ -100,25 +100,31 @@ def plot_position_state(codes, similarity, position: int, code_title: str, sim_t
     parts = fig.__dict__.get("_gptlab_position_state") if fig is not None else None
     if parts is None or parts["key"] != key:
         if fig is None:
-            fig, (ax_c, ax_s) = new_figure(1, 2, figsize=(10.0, 3.4))
+            fig, (ax_c, ax_s) = new_figure(1, 2, figsize=(10.0, 3.7))
         else:
             fig.clear()
             ax_c, ax_s = fig.subplots(1, 2)
         fig.set_layout_engine(None)  # fixed margins: a constrained layout would double the redraw time
-        fig.subplots_adjust(left=0.06, right=0.985, bottom=0.15, top=0.9, wspace=0.22)
+        fig.subplots_adjust(left=0.06, right=0.985, bottom=0.14, top=0.83, wspace=0.22)
         plot_position_codes(codes_np, ax=ax_c, title="", position=position, colorbar=False)
         plot_similarity_vs_offset(sim, position, ax=ax_s, ylabel=ylabel, title="", references=references)
+        ax_s.get_legend().remove()
         ax_s.set_ylim(-1.05, 1.05)
         ax_s.set_xlim(-T - 1.5, T + 1.5)  # every offset any p can reach, so the axis never moves
         # titles given a y are placed once, not re-measured at every draw
         for ax in (ax_c, ax_s):
             ax.set_title("", fontsize=10, y=1.0)
         n_ref = len(references)
-        parts = dict(key=key, ax_c=ax_c, image=ax_c.images[0], marker=ax_c.lines[-1],
-                     faint=ax_s.lines[:n_ref], bold=ax_s.lines[n_ref], legend=ax_s.get_legend())
+        marker, faint, bold = ax_c.lines[-1], ax_s.lines[:n_ref], ax_s.lines[n_ref]
+        # one legend above both panels: no curve ever passes under it, so it is drawn once
+        fig.legend(handles=[marker, bold, faint[0]],
+                   labels=["position p (left: its row)", "position p against the others (right)",
+                           "the same from other positions"],
+                   loc="upper center", bbox_to_anchor=(0.5, 1.0), ncols=3, fontsize="small", frameon=False)
+        parts = dict(key=key, ax_c=ax_c, ax_s=ax_s, image=ax_c.images[0], marker=marker, faint=faint, bold=bold)
         parts["bold"].set_zorder(2.5)  # above the axis lines in every redraw, fast or full
         fig.__dict__["_gptlab_position_state"] = parts
-    image, ax_c = parts["image"], parts["ax_c"]
+    image, ax_c, ax_s = parts["image"], parts["ax_c"], parts["ax_s"]
     vmax = float(np.abs(codes_np).max()) or 1.0
     image.set_data(codes_np)
     image.set_clim(-vmax, vmax)
@@ -129,12 +135,10 @@ def plot_position_state(codes, similarity, position: int, code_title: str, sim_t
     for line, p in zip(parts["faint"], references):
         line.set_ydata(sim[p])
     parts["bold"].set_data(np.arange(T) - position, sim[position])
-    parts["legend"].get_texts()[-1].set_text(f"position {position}")
-    parts["legend"].axes.title.set_text(sim_title)
-    ax_s = parts["legend"].axes
+    ax_s.title.set_text(f"{sim_title}, p = {position}")
     # the frames (spines) are drawn again too: the image and the curves run under their edges
     mark_dynamic(fig, [image, ax_c.xaxis, ax_c.title, parts["marker"], *ax_c.spines.values(), *parts["faint"],
-                       parts["bold"], ax_s.title, parts["legend"], *ax_s.spines.values()], key)
+                       parts["bold"], ax_s.title, *ax_s.spines.values()], key)
     return fig
 
 

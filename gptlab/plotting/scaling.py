@@ -143,38 +143,40 @@ def plot_scaling_state(weights, d: int, scaled: bool, entropy: float, jacobian_n
     parts = fig.__dict__.get("_gptlab_scaling_state") if fig is not None else None
     if parts is None or parts["key"] != key:
         if fig is None:
-            fig, (ax_w, ax_h, ax_g) = new_figure(1, 3, figsize=(11.0, 3.3))
+            fig, (ax_w, ax_h, ax_g) = new_figure(1, 3, figsize=(11.0, 3.6))
         else:
             fig.clear()
             ax_w, ax_h, ax_g = fig.subplots(1, 3)
         fig.set_layout_engine(None)  # fixed margins: a constrained layout would double the redraw time
-        fig.subplots_adjust(left=0.055, right=0.985, bottom=0.15, top=0.9, wspace=0.3)
-        uniform = ax_w.axhline(1.0 / T, color="gray", ls="--", lw=1, label="uniform")
+        fig.subplots_adjust(left=0.055, right=0.985, bottom=0.14, top=0.82, wspace=0.3)
+        uniform = ax_w.axhline(1.0 / T, color="gray", ls="--", lw=1)
         ax_w.set_ylim(0, 1.02)
         ax_w.set_xlabel("key")
         ax_w.set_ylabel("softmax weight")
         # titles given a y are placed once, not re-measured at every draw
         title = ax_w.set_title("", fontsize=10, y=1.0)
-        legend_w = ax_w.legend(fontsize="small", loc="upper right")
 
-        # the stars sit above the legends (zorder 6), so wherever d puts them they are never hidden
+        # the stars sit above the curves and lines (zorder 6), so wherever d puts them they show
         curves_h = _draw_curves(ax_h, unscaled_curve, scaled_curve, "entropy", sparse=True)
-        top = ax_h.axhline(math.log(T), color="gray", ls="--", lw=1, label="max")
-        (star_h,) = ax_h.plot([d], [entropy], "*", color="black", ms=13, label="this draw", zorder=6)
+        top = ax_h.axhline(math.log(T), color="gray", ls="--", lw=1)
+        (star_h,) = ax_h.plot([d], [entropy], "*", color="black", ms=13, zorder=6)
         ax_h.set_ylabel("entropy (nats)")
         ax_h.set_ylim(0, math.log(T_max) * 1.08 + 1e-9)
         ax_h.set_title("entropy (median of many draws)", fontsize=10, y=1.0)
-        legend_h = ax_h.legend(fontsize="small", loc="upper right")
 
         curves_g = _draw_curves(ax_g, unscaled_curve, scaled_curve, "jacobian_norm", log_y=True, sparse=True)
-        (star_g,) = ax_g.plot([d], [1.0], "*", color="black", ms=13, label="this draw", zorder=6)
+        (star_g,) = ax_g.plot([d], [1.0], "*", color="black", ms=13, zorder=6)
         ax_g.set_ylim(1e-12, 1.0)  # fixed, so the axis does not jump between draws
         ax_g.set_ylabel("‖diag(p) − ppᵀ‖")
         ax_g.set_title("gradient through the softmax", fontsize=10, y=1.0)
-        legend_g = ax_g.legend(fontsize="small", loc="lower left")
-        parts = dict(key=key, ax_w=ax_w, bars=None, T=None, uniform=uniform, title=title, legend_w=legend_w,
-                     curves_h=curves_h, top=top, star_h=star_h, legend_h=legend_h, curves_g=curves_g,
-                     star_g=star_g, legend_g=legend_g)
+        # one legend for all three panels, above them: nothing that moves ever passes under it,
+        # so it is drawn once (legends inside the panels cost more per redraw than the rest)
+        fig.legend(handles=[*curves_h, star_h, uniform],
+                   labels=["q·k (unscaled)", "q·k / √d (scaled)", "this draw",
+                           "uniform: weight 1/T, entropy log T (its maximum)"],
+                   loc="upper center", bbox_to_anchor=(0.5, 1.0), ncols=4, fontsize="small", frameon=False)
+        parts = dict(key=key, ax_w=ax_w, bars=None, T=None, uniform=uniform, title=title, curves_h=curves_h,
+                     top=top, star_h=star_h, curves_g=curves_g, star_g=star_g)
         fig.__dict__["_gptlab_scaling_state"] = parts
     ax_w = parts["ax_w"]
     if parts["T"] != T:  # another number of keys: new bars, and the curves and lines for this T
@@ -183,9 +185,7 @@ def plot_scaling_state(weights, d: int, scaled: bool, entropy: float, jacobian_n
         parts["bars"], parts["T"] = ax_w.bar(np.arange(T), p, color=color), T
         ax_w.set_xlim(-0.6, T - 0.4)
         parts["uniform"].set_ydata([1.0 / T, 1.0 / T])
-        parts["legend_w"].get_texts()[0].set_text(f"uniform 1/{T}")
         parts["top"].set_ydata([math.log(T), math.log(T)])
-        parts["legend_h"].get_texts()[2].set_text(f"max: log {T}")
         for field, lines in (("entropy", parts["curves_h"]), ("jacobian_norm", parts["curves_g"])):
             for line, curve in zip(lines, (unscaled_curve, scaled_curve)):
                 line.set_ydata(_np(curve[field]))
@@ -196,12 +196,11 @@ def plot_scaling_state(weights, d: int, scaled: bool, entropy: float, jacobian_n
     parts["title"].set_text(f"one query, d = {d}, {'q·k / √d' if scaled else 'q·k (unscaled)'}")
     parts["star_h"].set_data([d], [entropy])
     parts["star_g"].set_data([d], [max(jacobian_norm, 1e-12)])
-    # everything that depends on T or d is redrawn, in z-order: what lies over the bars (the
-    # uniform line, the legend) is drawn again on top of them, and so are the frames (spines)
+    # everything that depends on T or d is redrawn, in z-order (the uniform line lies over the
+    # bars), and so are the frames (spines), which the bars and markers touch
     spines = [spine for ax in fig.axes for spine in ax.spines.values()]
-    mark_dynamic(fig, [*parts["bars"], ax_w.xaxis, parts["uniform"], parts["title"], parts["legend_w"],
-                       *parts["curves_h"], parts["top"], parts["star_h"], parts["legend_h"],
-                       *parts["curves_g"], parts["star_g"], parts["legend_g"], *spines], key)
+    mark_dynamic(fig, [*parts["bars"], ax_w.xaxis, parts["uniform"], parts["title"], *parts["curves_h"],
+                       parts["top"], parts["star_h"], *parts["curves_g"], parts["star_g"], *spines], key)
     return fig
 
 
