@@ -9,7 +9,7 @@ from matplotlib.figure import Figure
 
 from gptlab.block import MLP, Block
 from gptlab.moe import MoE, Routing, load_balancing_loss, moe_aux_loss, moe_parameter_counts
-from gptlab.plotting.moe import expert_colors, plot_expert_utilisation, plot_routing
+from gptlab.plotting.moe import expert_colors, plot_expert_utilisation, plot_router_state, plot_routing
 
 ATOL = dict(atol=1e-5, rtol=1e-5)
 
@@ -364,3 +364,29 @@ def test_plot_routing_colours_tokens_by_first_choice():
     assert " cat" in texts and "E2:0.90 E0:0.10" in texts
     with pytest.raises(ValueError, match="2 tokens"):
         plot_routing(["a", "b"], experts, gates)
+
+
+def test_plot_router_state_shows_the_same_as_the_two_plots_and_updates_in_place():
+    experts = torch.tensor([[2, 0], [0, 1], [1, 2]])
+    gates = torch.tensor([[0.9, 0.1], [0.6, 0.4], [0.5, 0.5]])
+    counts = torch.tensor([2, 2, 2])
+    fig = plot_router_state(["The", " cat", " sat"], experts, gates, counts, n_experts=3, title="layer 0")
+    tiles, util = fig.axes
+    visible = [t for t in tiles.patches if t.get_visible()]
+    colors = expert_colors(3)
+    assert all(np.allclose(to_rgba(t.get_facecolor())[:3], colors[e][:3]) for t, e in zip(visible, [2, 0, 1]))
+    assert "E2:0.90 E0:0.10" in [t.get_text() for t in tiles.texts if t.get_visible()]
+    assert [bar.get_height() for bar in util.patches] == [2, 2, 2] and util.get_title() == "layer 0"
+    # the same figure again with two tokens: updated, not rebuilt; the third tile is hidden
+    again = plot_router_state(["a", "b"], experts[:2], gates[:2], torch.tensor([2, 1, 1]), n_experts=3, fig=fig)
+    assert again is fig and fig.axes[0] is tiles
+    assert sum(t.get_visible() for t in tiles.patches) == 2
+    assert [bar.get_height() for bar in util.patches] == [2, 1, 1]
+
+
+def test_plot_router_state_rejects_mismatched_inputs():
+    experts, gates = torch.tensor([[0], [1]]), torch.tensor([[1.0], [1.0]])
+    with pytest.raises(ValueError, match="T = len\\(tokens\\) = 3"):
+        plot_router_state(["a", "b", "c"], experts, gates, torch.tensor([1, 1]), n_experts=2)
+    with pytest.raises(ValueError, match="one count per expert \\(2\\)"):
+        plot_router_state(["a", "b"], experts, gates, torch.tensor([1, 1, 0]), n_experts=2)
