@@ -373,6 +373,7 @@ def test_plot_router_state_shows_the_same_as_the_two_plots_and_updates_in_place(
     fig = plot_router_state(["The", " cat", " sat"], experts, gates, counts, n_experts=3, title="layer 0")
     tiles, util = fig.axes
     visible = [t for t in tiles.patches if t.get_visible()]
+    assert len(visible) == 3  # one tile per token; the row's other slots are hidden
     colors = expert_colors(3)
     assert all(np.allclose(to_rgba(t.get_facecolor())[:3], colors[e][:3]) for t, e in zip(visible, [2, 0, 1]))
     assert "E2:0.90 E0:0.10" in [t.get_text() for t in tiles.texts if t.get_visible()]
