@@ -241,6 +241,12 @@ def memory_probe(which: str, device: torch.device) -> int:
     train_step(toy, toy_optimizer, x, y)
     del toy, toy_optimizer
     model, optimizer, _ = build(which, device)
+    return step_memory_bytes(model, optimizer, x, y, device)
+
+
+def step_memory_bytes(model, optimizer, x, y, device: torch.device) -> int:
+    """Peak bytes one ``train_step`` adds: CUDA's allocator peak, or on the CPU the peak resident
+    memory (shared by bench_moe.py)."""
     if device.type == "cuda":
         sync(device)
         torch.cuda.reset_peak_memory_stats(device)

@@ -37,7 +37,7 @@ import time
 
 import torch
 import torch.nn as nn
-from bench_gpt import peak_rss_bytes, sync  # benchmarks/ is on sys.path when this file runs
+from bench_gpt import step_memory_bytes, sync, train_step  # benchmarks/ is on sys.path when this file runs
 
 from gptlab.device import describe_device, pick_device
 from gptlab.model import GPT, GPTConfig
@@ -78,13 +78,6 @@ def counts(name: str) -> dict[str, int]:
         layer = moe_parameter_counts(c.n_embd, n_experts, top_k, d_hidden=width * c.n_embd)
         inactive = c.n_layer * (layer["total"] - layer["active_per_token"])
     return {"total": total, "active": total - inactive, "flops": model.estimate_flops_per_token(T=TRAIN_T)}
-
-
-def train_step(model, optimizer, x, y) -> None:
-    _, loss = model(x, y)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
 
 
 def batches(device: torch.device, n: int = 8):
@@ -148,21 +141,7 @@ def memory_probe(name: str, device: torch.device) -> int:
     del toy
     model = build(name, device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    if device.type == "cuda":
-        sync(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        before = torch.cuda.memory_allocated(device)
-        train_step(model, optimizer, x, y)
-        sync(device)
-        return torch.cuda.max_memory_allocated(device) - before
-    try:  # Linux: "5" resets the peak to the current RSS, so importing torch does not hide the step
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-    except OSError:
-        pass  # elsewhere the peak may still be import time's, and the result is a lower bound
-    before = peak_rss_bytes()
-    train_step(model, optimizer, x, y)
-    return peak_rss_bytes() - before
+    return step_memory_bytes(model, optimizer, x, y, device)
 
 
 def bench_memory(device: torch.device) -> tuple[dict[str, int] | None, str]:
