@@ -5,8 +5,10 @@ One module per idea of the course, in the order the lessons meet them:
 - ``data``, ``tokenizers``: corpora (offline) and text <-> token ids          (lessons 01, 10)
 - ``ngram``, ``neural_lm``: counting language models and the first neural LM  (lesson 01)
 - ``sampling``: from next-token scores to generated text                      (lesson 02)
-- ``attention``, ``positional``, ``block``: attention to the transformer block (lessons 03-09)
+- ``attention``, ``dot_product_scaling`` (why q·k is divided by sqrt(d)), ``positional``, ``block``:
+  attention to the transformer block                                          (lessons 03-09)
 - ``model``, ``train``: a GPT and a training loop that knows nothing about it  (lesson 10)
+- ``scaling_laws``: bigger models, lower loss (the other "scaling")            (lesson 10)
 - ``moe``: mixture of experts                                                  (lesson 11)
 - ``plotting`` (matplotlib figures) and ``widgets`` (ipywidgets explorers over them)
 
@@ -19,8 +21,9 @@ from .device import available_devices, describe_device, fastest_num_threads, pic
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("data", "tokenizers", "ngram", "neural_lm", "sampling", "attention", "scaling", "positional", "block",
-               "diagnostics", "model", "train", "scaling_laws", "moe", "exercises", "plotting", "widgets", "device")
+_SUBMODULES = ("data", "tokenizers", "ngram", "neural_lm", "sampling", "attention", "dot_product_scaling",
+               "positional", "block", "diagnostics", "model", "train", "scaling_laws", "moe", "exercises",
+               "plotting", "widgets", "device")
 
 __all__ = ["available_devices", "describe_device", "fastest_num_threads", "pick_device", *_SUBMODULES]
 

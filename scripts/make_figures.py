@@ -71,7 +71,7 @@ def lesson_03():
 
 
 def lesson_04():
-    from gptlab.scaling import KeyValueLookup, lookup_batch
+    from gptlab.dot_product_scaling import KeyValueLookup, lookup_batch
 
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(0)
@@ -94,7 +94,7 @@ def lesson_04():
 
 
 def lesson_05():
-    from gptlab.scaling import saturation_curve
+    from gptlab.dot_product_scaling import saturation_curve
 
     dims = [2, 8, 32, 128, 512, 1024]
     return plotting.plot_saturation(saturation_curve(dims, scaled=False), saturation_curve(dims, scaled=True), T=8)

@@ -1,6 +1,6 @@
 """Pictures for the lessons: plain matplotlib, every function returns a ``Figure``.
 
-One submodule per idea (``lm``, ``attention``, ``scaling``, ``position``, ``blocks``, ``training``,
+One submodule per idea (``lm``, ``attention``, ``dot_product_scaling``, ``position``, ``blocks``, ``training``,
 ``gpt``, ``moe``). Every public function is also reachable here, so a notebook writes
 ``from gptlab import plotting`` and then ``plotting.plot_history(...)``; submodules load on
 first use.
@@ -10,7 +10,7 @@ from importlib.util import find_spec
 
 from ._base import figure_to_png, new_figure
 
-_SUBMODULES = ("lm", "attention", "scaling", "position", "blocks", "training", "gpt", "moe")
+_SUBMODULES = ("lm", "attention", "dot_product_scaling", "position", "blocks", "training", "gpt", "moe")
 
 __all__ = ["figure_to_png", "new_figure"]
 

@@ -13,7 +13,7 @@ _WHERE = {
     "NGramExplorer": "ngram",
     "SamplingExplorer": "sampling",
     "AttentionExplorer": "attention",
-    "ScalingExplorer": "scaling",
+    "ScalingExplorer": "dot_product_scaling",
     "PositionExplorer": "position",
     "RouterExplorer": "router",
 }

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gptlab.scaling import (
+from gptlab.dot_product_scaling import (
     KeyValueLookup,
     attention_sharpness,
     dot_product_variance,

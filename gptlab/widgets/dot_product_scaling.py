@@ -8,8 +8,8 @@ import torch
 from matplotlib.figure import Figure
 
 from .._checks import check_int
-from ..plotting.scaling import plot_scaling_state
-from ..scaling import AttentionSharpness, attention_sharpness, saturation_curve
+from ..dot_product_scaling import AttentionSharpness, attention_sharpness, saturation_curve
+from ..plotting.dot_product_scaling import plot_scaling_state
 from ._base import Explorer
 
 DEFAULT_DIMS = (2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
@@ -22,7 +22,7 @@ class ScalingExplorer(Explorer):
     ``T`` (how many keys). The draw is fixed by ``seed``: for a given d the same query and keys
     come back, whatever T (the first T of ``T_max`` keys) and whether scaled or not. The picture:
     the weights as bars, and where this draw sits on the mean entropy and gradient-size curves.
-    After a redraw, ``explorer.stats`` holds the numbers (a ``gptlab.scaling.AttentionSharpness``).
+    After a redraw, ``explorer.stats`` holds the numbers (a ``gptlab.dot_product_scaling.AttentionSharpness``).
     """
 
     def __init__(self, d: int = 64, scaled: bool = True, T: int = 8, *, dims=DEFAULT_DIMS, T_max: int = 32,

@@ -28,7 +28,7 @@ def plot_qk_variance(dims, unscaled, scaled=None, ax=None) -> Figure:
     """Measured variance of q·k against d on log-log axes, with the lines y = d and y = 1.
 
     ``unscaled``, ``scaled``: one measured variance per entry of ``dims`` (e.g. from
-    ``gptlab.scaling.dot_product_variance``).
+    ``gptlab.dot_product_scaling.dot_product_variance``).
     """
     dims, unscaled = _np(dims), _np(unscaled)
     if ax is None:
@@ -107,7 +107,7 @@ def _draw_curves(ax, unscaled: Mapping, scaled: Mapping, key: str, log_y: bool =
 def plot_saturation(unscaled: Mapping, scaled: Mapping, T: int) -> Figure:
     """Entropy and gradient size of softmax(q·K) against d, unscaled and scaled.
 
-    ``unscaled``, ``scaled``: dicts from ``gptlab.scaling.saturation_curve`` (same dims and T).
+    ``unscaled``, ``scaled``: dicts from ``gptlab.dot_product_scaling.saturation_curve`` (same dims and T).
     """
     fig, (ax_h, ax_g) = new_figure(1, 2, figsize=(9.0, 3.4))
     _draw_curves(ax_h, unscaled, scaled, "entropy")
