@@ -17,7 +17,10 @@ Submodules are imported on first use: ``import gptlab`` stays fast, and
 """
 from importlib import import_module
 
+from . import _notebook
 from .device import available_devices, describe_device, fastest_num_threads, pick_device
+
+_notebook.install()  # inside Jupyter: a cell run too early says which cell to run first
 
 __version__ = "0.1.0"
 
