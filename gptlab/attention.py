@@ -286,6 +286,61 @@ def kv_cache_bytes(n_layer: int, n_kv_head: int, head_dim: int, T: int, B: int =
     return 2 * n_layer * B * n_kv_head * T * head_dim * bytes_per_number
 
 
+def decode_step_bytes(n_layer: int, d_model: int, n_head: int, n_kv_head: int, T: int, B: int = 1,
+                      dtype: torch.dtype = torch.float32) -> dict[str, int]:
+    """Bytes one decoding step must read from memory in a GPT-style stack (biases, norms and embeddings left out).
+
+    ``"weights"``: every layer's q, k, v, out projections and its 4x-wide MLP (d_model x 4 d_model
+    twice), read once per step whatever the batch; ``"kv_cache"``: the cached keys and values of
+    all B sequences and T past positions (``kv_cache_bytes``), read in full by every step.
+    """
+    n_layer = check_int("n_layer", n_layer, min_value=1)
+    d_model = check_int("d_model", d_model, min_value=1)
+    n_head = check_int("n_head", n_head, min_value=1)
+    n_kv_head = check_int("n_kv_head", n_kv_head, min_value=1)
+    if d_model % n_head or n_head % n_kv_head:
+        raise ValueError(f"need d_model % n_head == 0 and n_head % n_kv_head == 0, got d_model={d_model}, "
+                         f"n_head={n_head}, n_kv_head={n_kv_head}")
+    head_dim = d_model // n_head
+    bytes_per_number = torch.empty((), dtype=dtype).element_size()
+    per_layer = 2 * d_model * d_model + 2 * d_model * n_kv_head * head_dim + 8 * d_model * d_model
+    return {"weights": n_layer * per_layer * bytes_per_number,
+            "kv_cache": kv_cache_bytes(n_layer, n_kv_head, head_dim, T, B=B, dtype=dtype)}
+
+
+def split_heads(x: torch.Tensor, n_head: int) -> torch.Tensor:
+    """(B, T, C) -> (B, n_head, T, C // n_head): head h holds columns h*hs .. (h+1)*hs - 1."""
+    if not isinstance(x, torch.Tensor) or x.dim() != 3:
+        raise ValueError(f"x must be a (B, T, C) tensor, got {getattr(x, 'shape', type(x).__name__)}")
+    n_head = check_int("n_head", n_head, min_value=1)
+    B, T, C = x.size()
+    if C % n_head:
+        raise ValueError(f"C={C} is not divisible by n_head={n_head}; choose n_head among "
+                         f"{', '.join(map(str, divisors(C)))}")
+    return x.view(B, T, n_head, C // n_head).transpose(1, 2)
+
+
+def decode_step_attention(q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor) -> torch.Tensor:
+    """One decoding step's attention against a full cache, each K/V head read once for its whole group.
+
+    q: (B, n_head, 1, hs), the new token's queries; k_cache, v_cache: (B, n_kv_head, T, hs).
+    Returns (B, n_head, 1, hs). No mask: the cache holds only the past. Unlike
+    ``MultiHeadAttention`` (which copies each shared K/V head to its group for clarity), the query
+    heads of a group are stacked against their one K/V head, as fused GPU kernels do.
+    """
+    if q.dim() != 4 or q.size(2) != 1 or k_cache.dim() != 4 or k_cache.shape != v_cache.shape:
+        raise ValueError(f"need q (B, n_head, 1, hs) and k_cache, v_cache (B, n_kv_head, T, hs) of one shape, got "
+                         f"{tuple(q.shape)}, {tuple(k_cache.shape)}, {tuple(v_cache.shape)}")
+    B, nh, _, hs = q.shape
+    nkv = k_cache.size(1)
+    if nh % nkv or k_cache.size(0) != B or k_cache.size(-1) != hs:
+        raise ValueError(f"q has B={B}, n_head={nh}, hs={hs} but the cache has shape {tuple(k_cache.shape)}; "
+                         f"n_head must be a multiple of n_kv_head and B, hs must match")
+    qg = q.view(B, nkv, nh // nkv, hs)  # (B, nkv, group, hs): the query heads that share a K/V head
+    weights = (qg @ k_cache.transpose(-2, -1) / math.sqrt(hs)).softmax(dim=-1)  # (B, nkv, group, T)
+    return (weights @ v_cache).view(B, nh, 1, hs)  # (B, nkv, group, hs) -> (B, nh, 1, hs)
+
+
 class MultiHeadAttention(nn.Module):
     """h attention heads side by side, computed at once by reshaping d_model into (n_head, head_dim).
 

@@ -7,6 +7,8 @@
   token, how far back, how spread out), so heads can be compared in numbers, not only pictures.
 * ``grad_norms_per_layer``: the gradient's size in each block of a stack after ``backward()``
   (lesson 07: post-LN vs pre-LN at initialisation, as in Xiong et al. 2020, figure 3).
+* ``count_flops``: the floating-point operations PyTorch's matrix products in one call perform.
+* ``time_calls``: time several functions in alternation and keep the median and quartiles.
 * ``greedy_decode`` and ``time_decoding``: decode token by token with a KV cache, and measure
   tokens per second for several models on the same prompt (lesson 06: MHA vs GQA vs MQA).
 
@@ -34,6 +36,9 @@ __all__ = [
     "count_parameters_by",
     "grad_norms_per_layer",
     "greedy_decode",
+    "CallTiming",
+    "count_flops",
+    "time_calls",
     "time_decoding",
 ]
 
@@ -259,3 +264,52 @@ def time_decoding(models: Mapping[str, nn.Module], prompt: torch.Tensor, max_new
                                new_tokens=n, cache_bytes=sum(c.nbytes() for c in last[name][1]),
                                ids=last[name][0].cpu())
             for name in models}
+
+
+def count_flops(fn, *args) -> int:
+    """Floating-point operations of the matrix products in ``fn(*args)``, counted by
+    ``torch.utils.flop_counter.FlopCounterMode`` (a multiply-add counts 2; softmax etc. not counted)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    if not callable(fn):
+        raise ValueError(f"fn must be callable, got {type(fn).__name__}")
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        fn(*args)
+    return int(counter.get_total_flops())
+
+
+@dataclass
+class CallTiming:
+    """What ``time_calls`` measured for one function: seconds per call."""
+
+    median: float
+    q1: float  # first quartile
+    q3: float  # third quartile
+    seconds: list[float] = field(default_factory=list)
+
+
+@torch.no_grad()
+def time_calls(fns: Mapping[str, object], repeats: int = 30, warmup: int = 3) -> dict[str, CallTiming]:
+    """Time several zero-argument functions in alternation (A, B, C, A, B, C, ...).
+
+    Alternating spreads a slow spell of the machine over every function alike; ``warmup`` untimed
+    rounds come first. Returns ``{name: CallTiming}`` (median and quartiles over ``repeats``).
+    """
+    if not isinstance(fns, Mapping) or not fns or not all(callable(f) for f in fns.values()):
+        raise ValueError("fns must be a non-empty dict {name: function without arguments}")
+    repeats = check_int("repeats", repeats, min_value=2)
+    warmup = check_int("warmup", warmup, min_value=0)
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    seconds: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            seconds[name].append(time.perf_counter() - start)
+    out = {}
+    for name, s in seconds.items():
+        q1, _, q3 = statistics.quantiles(s, n=4)
+        out[name] = CallTiming(median=statistics.median(s), q1=q1, q3=q3, seconds=s)
+    return out

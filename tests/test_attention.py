@@ -429,3 +429,41 @@ def test_a_hook_on_the_pattern_can_edit_the_weights():
     handle.remove()
     v = mha.v_proj(x).mean(dim=1, keepdim=True)  # uniform weights: every output is the mean value
     torch.testing.assert_close(out, mha.out_proj(v).expand(1, 4, 8), **ATOL)
+
+
+# --- lesson 06: split_heads, decode_step_attention, decode_step_bytes ------------------------
+
+def test_split_heads_matches_column_slices():
+    from gptlab.attention import split_heads
+    x = torch.randn(2, 5, 12)
+    heads = split_heads(x, 3)
+    assert heads.shape == (2, 3, 5, 4)
+    for h in range(3):
+        assert torch.equal(heads[:, h], x[..., 4 * h:4 * (h + 1)])
+    with pytest.raises(ValueError, match="n_head"):
+        split_heads(x, 5)
+
+
+@pytest.mark.parametrize("n_kv_head", [8, 2, 1])
+def test_decode_step_attention_equals_repeated_heads(n_kv_head):
+    from gptlab.attention import decode_step_attention
+    torch.manual_seed(0)
+    B, nh, T, hs = 2, 8, 7, 4
+    q = torch.randn(B, nh, 1, hs)
+    k, v = torch.randn(B, n_kv_head, T, hs), torch.randn(B, n_kv_head, T, hs)
+    group = nh // n_kv_head
+    k_rep, v_rep = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)
+    ref = torch.softmax(q @ k_rep.transpose(-2, -1) / hs**0.5, dim=-1) @ v_rep   # independent: copy each K/V head
+    assert torch.allclose(decode_step_attention(q, k, v), ref, atol=1e-6)
+    with pytest.raises(ValueError):
+        decode_step_attention(q, k, v[:, :, :-1])   # keys and values of different lengths
+
+
+def test_decode_step_bytes_counts_weights_and_cache():
+    from gptlab.attention import decode_step_bytes
+    d = decode_step_bytes(n_layer=2, d_model=16, n_head=4, n_kv_head=1, T=10, B=3)
+    # per layer: q and out 16x16, k and v 16x4, MLP 16x64 twice -> 512 + 128 + 2048 = 2688 numbers
+    assert d["weights"] == 2 * 2688 * 4
+    assert d["kv_cache"] == 2 * 2 * 3 * 1 * 10 * 4 * 4 == kv_cache_bytes(2, 1, 4, 10, B=3)
+    with pytest.raises(ValueError, match="n_kv_head"):
+        decode_step_bytes(n_layer=1, d_model=16, n_head=4, n_kv_head=3, T=1)

@@ -179,3 +179,28 @@ def test_block_errors_name_the_parameter():
         Block(16, 3)
     with pytest.raises(ValueError, match="d_model=16"):
         Block(16, 4)(torch.randn(1, 3, 8))
+
+
+# --- lesson 07: the wiring picture ------------------------------------------------------------
+
+def _box_y(ax, gid):
+    texts = [t for t in ax.texts if t.get_gid() == gid]
+    assert len(texts) == 1, gid
+    return texts[0].get_position()[1]
+
+
+def test_plot_block_wiring_puts_layernorm_before_or_after_the_sum():
+    import pytest
+
+    from gptlab.plotting import plot_block_wiring
+    fig = plot_block_wiring()
+    pre, post = fig.axes
+    assert "pre-LN" in pre.get_title() and "post-LN" in post.get_title()
+    # pre-LN: LayerNorm feeds the sublayer, below it; post-LN: LayerNorm follows the residual sum
+    pre_order = [_box_y(pre, g) for g in ("ln_1", "attention", "plus_1", "ln_2", "MLP")]
+    post_order = [_box_y(post, g) for g in ("attention", "plus_1", "ln_1", "MLP", "ln_2")]
+    assert pre_order == sorted(pre_order) and post_order == sorted(post_order)
+    assert _box_y(post, "plus_2") < _box_y(post, "ln_2")
+    assert len(plot_block_wiring(["post"]).axes) == 1
+    with pytest.raises(ValueError, match="norms"):
+        plot_block_wiring(["middle"])

@@ -262,3 +262,35 @@ def test_block_plots_refuse_bad_input():
         plotting.plot_layer_norm([1.0, 2.0], [1.0])
     with pytest.raises(ValueError, match="same variants"):
         plotting.plot_decode_speed({"MHA": 1.0}, {"MQA": 1})
+
+
+# --- lesson 06: count_flops, time_calls ---------------------------------------------------------
+
+def test_count_flops_of_a_matmul():
+    from gptlab.diagnostics import count_flops
+    a, b = torch.randn(3, 5), torch.randn(5, 7)
+    assert count_flops(torch.matmul, a, b) == 2 * 3 * 5 * 7
+    with pytest.raises(ValueError):
+        count_flops(3)
+
+
+def test_count_flops_decode_step_same_for_mha_and_mqa():
+    from gptlab.attention import decode_step_attention
+    from gptlab.diagnostics import count_flops
+    q = torch.randn(2, 8, 1, 4)
+    flops = {nkv: count_flops(decode_step_attention, q, torch.randn(2, nkv, 9, 4), torch.randn(2, nkv, 9, 4))
+             for nkv in (8, 1)}
+    assert flops[8] == flops[1] == 2 * (2 * 2 * 8 * 9 * 4)   # q.k and weights.v: 2 flops per multiply-add
+
+
+def test_time_calls_alternates_and_summarises():
+    from gptlab.diagnostics import time_calls
+    order = []
+    out = time_calls({"a": lambda: order.append("a"), "b": lambda: order.append("b")}, repeats=4, warmup=1)
+    assert order == ["a", "b"] * 5
+    for t in out.values():
+        assert len(t.seconds) == 4 and t.q1 <= t.median <= t.q3
+    with pytest.raises(ValueError):
+        time_calls({}, repeats=3)
+    with pytest.raises(ValueError):
+        time_calls({"a": lambda: None}, repeats=1)

@@ -4,6 +4,7 @@ curves side by side, gradient norms layer by layer, and what fewer key/value hea
 * ``plot_layer_norm``: a vector before and after LayerNorm, with its mean and standard deviation.
 * ``plot_loss_curves``: several training runs' losses on one axes (raw and smoothed).
 * ``plot_grad_norms_per_layer``: one line per model, the gradient norm of each layer (log scale).
+* ``plot_block_wiring``: the pre-LN and post-LN block drawn side by side (boxes and arrows).
 * ``plot_decode_speed``: KV-cache size and decoding speed for MHA / GQA / MQA, as bars.
 """
 from __future__ import annotations
@@ -15,7 +16,7 @@ from matplotlib.figure import Figure
 
 from ._base import new_figure
 
-__all__ = ["plot_decode_speed", "plot_grad_norms_per_layer", "plot_layer_norm", "plot_loss_curves"]
+__all__ = ["plot_block_wiring", "plot_decode_speed", "plot_grad_norms_per_layer", "plot_layer_norm", "plot_loss_curves"]
 
 
 def _vector(values, name: str) -> np.ndarray:
@@ -165,4 +166,71 @@ def plot_decode_speed(tokens_per_second: dict, cache_bytes: dict, title: str | N
         ax.grid(axis="y", alpha=0.3)
     if title:
         fig.suptitle(title, fontsize=10)
+    return fig
+
+
+_BOX = dict(boxstyle="round,pad=0.35", linewidth=1.0)
+_COLORS = {"LayerNorm": "#fde9c9", "attention": "#cfe3f7", "MLP": "#d7f0d2"}
+
+
+def _wire(ax, start, end) -> None:
+    ax.annotate("", xy=end, xytext=start, arrowprops=dict(arrowstyle="-|>", color="0.25", lw=1.1,
+                                                         shrinkA=9, shrinkB=9))
+
+
+def _box(ax, xy, label: str, gid: str) -> None:
+    ax.text(*xy, label, ha="center", va="center", fontsize=9, gid=gid,
+            bbox=dict(_BOX, facecolor=_COLORS.get(label.split()[0], "white"), edgecolor="0.3"))
+
+
+def _draw_block(ax, norm: str) -> None:
+    """One block, input at the bottom: the residual stream on the right, the sublayers on the left."""
+    stream, branch = 0.72, 0.28
+    y = 0.0
+    ax.text(stream, y - 0.25, "x (from the block below)", ha="center", va="top", fontsize=8)
+    for i, name in enumerate(("attention", "MLP")):
+        base = y
+        if norm == "pre":
+            ln_y, sub_y, plus_y = base + 0.55, base + 1.25, base + 1.9
+            _wire(ax, (stream, base), (branch, ln_y))
+            _box(ax, (branch, ln_y), f"LayerNorm {i + 1}", f"ln_{i + 1}")
+            _wire(ax, (branch, ln_y), (branch, sub_y))
+            _box(ax, (branch, sub_y), name, name)
+            top = plus_y
+        else:
+            sub_y, plus_y, ln_y = base + 0.8, base + 1.5, base + 2.1
+            _wire(ax, (stream, base), (branch, sub_y))
+            _box(ax, (branch, sub_y), name, name)
+            top = ln_y
+        _wire(ax, (branch, sub_y), (stream, plus_y))
+        _wire(ax, (stream, base), (stream, plus_y))  # the residual path: x itself
+        ax.text(stream, plus_y, "+", ha="center", va="center", fontsize=12, gid=f"plus_{i + 1}",
+                bbox=dict(boxstyle="circle,pad=0.15", facecolor="white", edgecolor="0.3"))
+        if norm == "post":
+            _wire(ax, (stream, plus_y), (stream, ln_y))
+            _box(ax, (stream, ln_y), f"LayerNorm {i + 1}", f"ln_{i + 1}")
+        y = top + 0.2
+        if i == 0:
+            _wire(ax, (stream, top), (stream, y))
+    _wire(ax, (stream, y - 0.2), (stream, y + 0.45))
+    ax.text(stream, y + 0.55, "to the next block", ha="center", va="bottom", fontsize=8)
+    formula = ("x = x + attention(LN₁(x))\nx = x + MLP(LN₂(x))" if norm == "pre"
+               else "x = LN₁(x + attention(x))\nx = LN₂(x + MLP(x))")
+    ax.set_title(f"{norm}-LN\n{formula}", fontsize=9)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(-0.8, y + 1.0)
+    ax.axis("off")
+
+
+def plot_block_wiring(norms=("pre", "post")) -> Figure:
+    """The Transformer block drawn once per wiring in ``norms`` ("pre": LayerNorm at the start of each
+    sublayer, GPT-2; "post": LayerNorm after each residual sum, the 2017 original), input at the
+    bottom. Boxes carry ``gid`` "ln_1", "attention", "ln_2", "MLP", "plus_1", "plus_2"."""
+    norms = tuple(norms)
+    if not norms or any(n not in ("pre", "post") for n in norms):
+        raise ValueError(f"norms must be a non-empty sequence of 'pre' and/or 'post', got {norms!r}")
+    fig, axes = new_figure(1, len(norms), figsize=(3.6 * len(norms), 5.2))
+    axes = np.atleast_1d(axes)
+    for ax, norm in zip(axes, norms):
+        _draw_block(ax, norm)
     return fig
