@@ -119,7 +119,8 @@ def main() -> None:
     baseline = statistics.median(bare_figure() for _ in range(10)) * 1e3
     results = [
         row("NGramExplorer (n, k, context)", ngram, ngram_moves, baseline),
-        row(f"SamplingExplorer.from_ngram (V={len(sampling_ngram.tokens):,})", sampling_ngram, sampling_moves,
+        row(f"SamplingExplorer.from_ngram (V={len(sampling_ngram.tokens):,}, +{sampling_ngram.generate} words)",
+            sampling_ngram, sampling_moves,
             baseline),
         row("SamplingExplorer, GPT-2-sized logits (V=50,257)", gpt_size, sampling_moves, baseline),
     ]

@@ -264,3 +264,72 @@ def kept_mass(before, after):
                          "they must describe the same vocabulary")
     mass = (before * (after > 0)).sum(dim=-1)
     return float(mass) if mass.dim() == 0 else mass
+
+
+# --------------------------------------------------------------------------------------------
+# Measuring generated text (lesson 02, section 5)
+
+
+def ngrams(ids: Sequence, n: int) -> list[tuple]:
+    """Every run of ``n`` consecutive items of ``ids``, in order: ``ngrams([1, 2, 3], 2) == [(1, 2), (2, 3)]``."""
+    n = check_int("n", n, min_value=1)
+    ids = list(ids)
+    return [tuple(ids[i:i + n]) for i in range(len(ids) - n + 1)]
+
+
+def repeated_ngram_fraction(ids: Sequence, n: int = 3) -> float:
+    """1 - (distinct n-grams) / (all n-grams): 0 for a text that never repeats n tokens in a row,
+    close to 1 for a loop. 0.0 for a text shorter than n."""
+    grams = ngrams(ids, n)
+    return 1.0 - len(set(grams)) / len(grams) if grams else 0.0
+
+
+def repeated_ngram_mask(ids: Sequence, n: int = 3) -> list[bool]:
+    """One flag per position of ``ids``: True where the position lies inside an n-gram that already
+    occurred earlier in ``ids`` (what a reader sees as "this bit repeats"). Used to highlight loops."""
+    n = check_int("n", n, min_value=1)
+    ids = list(ids)
+    mask = [False] * len(ids)
+    seen = set()
+    for i, gram in enumerate(ngrams(ids, n)):
+        if gram in seen:
+            mask[i:i + n] = [True] * n
+        seen.add(gram)
+    return mask
+
+
+def unseen_ngram_fraction(ids: Sequence, seen: set, n: int = 3) -> float:
+    """The share of the n-grams of ``ids`` that are not in ``seen`` (e.g. every n-gram of the training
+    text): text no writer of the corpus ever wrote, n tokens at a time. 0.0 for a text shorter than n."""
+    grams = ngrams(ids, n)
+    return sum(g not in seen for g in grams) / len(grams) if grams else 0.0
+
+
+def ngram_logits_fn(model, sentence_end: str = "</s>") -> Callable[[list[int]], torch.Tensor]:
+    """``logits_fn(ids)`` for an ``NGramLM``, as ``generate`` wants it: the model reads the words of
+    the current sentence (after the last ``sentence_end``), of which it uses the last n - 1."""
+    end_id = model.encode([sentence_end])[0] if sentence_end in model.vocab else None
+
+    def logits_fn(ids):
+        ids = list(ids)
+        if end_id is not None and end_id in ids:
+            ids = ids[len(ids) - ids[::-1].index(end_id):]      # after the last sentence end
+        return model.next_token_logits(model.decode(ids[-(model.n - 1):] if model.n > 1 else []))
+    return logits_fn
+
+
+def model_logits_fn(model, block_size: int | None = None) -> Callable[[list[int]], torch.Tensor]:
+    """``logits_fn(ids)`` for a ``gptlab.model.GPT`` (any module mapping (1, T) ids to (logits, ...)
+    or to logits of shape (1, T, V)): the last position's logits, reading at most ``block_size``
+    tokens (default: the model's own ``config.block_size``), without gradients."""
+    if block_size is None:
+        block_size = getattr(getattr(model, "config", None), "block_size", None)
+    device = next(model.parameters()).device
+
+    @torch.no_grad()
+    def logits_fn(ids):
+        context = list(ids)[-block_size:] if block_size else list(ids)
+        out = model(torch.tensor([context], dtype=torch.long, device=device))
+        logits = out[0] if isinstance(out, tuple) else out
+        return logits[0, -1].float().cpu()                    # (V,)
+    return logits_fn

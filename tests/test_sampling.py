@@ -12,8 +12,14 @@ from gptlab.sampling import (
     generate,
     kept_mass,
     make_generator,
+    model_logits_fn,
     next_token_probs,
+    ngram_logits_fn,
+    ngrams,
+    repeated_ngram_fraction,
+    repeated_ngram_mask,
     sample,
+    unseen_ngram_fraction,
 )
 
 PROBS = torch.tensor([0.5, 0.25, 0.15, 0.1])      # a distribution easy to check by hand
@@ -215,3 +221,58 @@ def test_bad_logits():
         generate(lambda ids: torch.zeros(1, 3), [0], 2)
     with pytest.raises(ValueError, match="did you pass logits"):
         entropy([-1.0, 2.0])
+
+
+# --- measuring generated text (lesson 02) ---------------------------------------------------
+
+
+def test_ngrams_and_repeated_fraction_by_hand():
+    assert ngrams([1, 2, 3, 4], 2) == [(1, 2), (2, 3), (3, 4)]
+    assert ngrams([1, 2], 3) == []
+    # 123 231 312 123: three distinct of four
+    assert repeated_ngram_fraction([1, 2, 3, 1, 2, 3], 3) == pytest.approx(0.25)
+    assert repeated_ngram_fraction([1, 1, 1, 1], 2) == pytest.approx(2 / 3)
+    assert repeated_ngram_fraction([1, 2, 3, 4], 2) == 0.0
+    assert repeated_ngram_fraction([1], 3) == 0.0
+    with pytest.raises(ValueError, match="n"):
+        ngrams([1, 2], 0)
+
+
+def test_repeated_ngram_mask_marks_the_second_occurrence_only():
+    #        a  b  c  x  a  b  c  a  b
+    ids = [0, 1, 2, 9, 0, 1, 2, 0, 1]
+    mask = repeated_ngram_mask(ids, 3)
+    assert mask == [False, False, False, False, True, True, True, False, False]
+    assert repeated_ngram_mask([5, 5, 5, 5], 2) == [False, True, True, True]
+    assert not any(repeated_ngram_mask(list(range(10)), 3))
+
+
+def test_unseen_ngram_fraction():
+    seen = set(ngrams([1, 2, 3, 4, 5], 3))               # 123 234 345
+    assert unseen_ngram_fraction([1, 2, 3, 4], seen, 3) == 0.0
+    assert unseen_ngram_fraction([1, 2, 3, 9], seen, 3) == pytest.approx(0.5)
+    assert unseen_ngram_fraction([7], seen, 3) == 0.0
+
+
+def test_ngram_logits_fn_reads_the_current_sentence():
+    from gptlab.ngram import NGramLM
+    sents = [s.split() for s in ["the cat sat", "a dog sat", "the dog ran", "a cat ran"]]
+    lm = NGramLM(3, "kneser-ney").fit(sents)
+    fn = ngram_logits_fn(lm)
+    ids = lm.encode(["the", "cat", "sat", "</s>", "a"])
+    # after </s> a new sentence starts: the model sees only ["a"]
+    assert torch.equal(fn(ids), lm.next_token_logits(["a"]))
+    assert torch.equal(fn(lm.encode(["the", "cat"])), lm.next_token_logits(["the", "cat"]))
+    assert torch.equal(fn([]), lm.next_token_logits([]))
+
+
+def test_model_logits_fn_is_the_last_position_of_a_gpt():
+    from gptlab.model import GPT, GPTConfig
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=11, block_size=4, n_layer=1, n_head=2, n_embd=8)).eval()
+    fn = model_logits_fn(model)
+    ids = [1, 2, 3, 4, 5, 6]
+    with torch.no_grad():
+        expected = model(torch.tensor([ids[-4:]]))[0][0, -1]
+    assert fn(ids).shape == (11,) and torch.allclose(fn(ids), expected)
+    assert len(generate(fn, ids, 5, temperature=0)) == 11

@@ -86,6 +86,15 @@ def _sampling():
         {"temperature": 2.0, "top_k": 0, "top_p": 1.0}, {"repetition_penalty": 1.0}]
 
 
+def _sampling_continuation():
+    # a bigram-like toy model: the next token's logits depend on the last token only
+    table = torch.randn(60, 60, generator=torch.Generator().manual_seed(1)) * 2
+    return SamplingExplorer(table[3], [f"w{i}" for i in range(60)], previous=[1, 2, 3],
+                            next_logits=lambda ids: table[ids[-1]], generate=40), [
+        {"temperature": 0.0}, {"temperature": 1.0}, {"top_k": 3}, {"repetition_penalty": 1.8},
+        {"temperature": 0.5, "top_k": 0}, {"top_p": 0.3}]
+
+
 def _scaling():
     return ScalingExplorer(n_samples=16), [
         {"d": 512}, {"scaled": False}, {"T": 4}, {"d": 2}, {"T": 32}, {"scaled": True}, {"d": 128}]
@@ -104,7 +113,8 @@ def _router():
         {"text": "be"}, {"top_k": 4}]
 
 
-EXPLORERS = {"ngram": _ngram, "sampling": _sampling, "scaling": _scaling, "position": _position,
+EXPLORERS = {"ngram": _ngram, "sampling": _sampling, "sampling_continuation": _sampling_continuation,
+             "scaling": _scaling, "position": _position,
              "router": _router}
 
 
@@ -133,6 +143,7 @@ def test_a_first_move_draws_only_what_changed(name, move, monkeypatch):
 
 @pytest.mark.parametrize("name, move", [("ngram", {"context": "my lord"}), ("ngram", {"n": 1}),
                                         ("sampling", {"top_k": 7}), ("sampling", {"temperature": 0.0}),
+                                        ("sampling_continuation", {"temperature": 0.0}),
                                         ("router", {"layer": 1}), ("router", {"top_k": 4})])
 def test_moving_back_and_forth_reuses_saved_backgrounds(name, move, monkeypatch):
     """A move may rescale an axis (a new background); going back and forth then costs no full draw."""

@@ -118,6 +118,46 @@ def test_sampling_explorer_accepts_probabilities_and_ngram_models():
     assert ex.error is None and math.isfinite(ex.last_redraw_seconds)
 
 
+def test_sampling_explorer_writes_a_seeded_cached_continuation():
+    from gptlab.sampling import generate, ngram_logits_fn
+    lm = NGramLM(3, "kneser-ney").fit(SENTENCES)
+    ex = SamplingExplorer.from_ngram(lm, ["the", "cat"], generate=12, temperature=0.0)
+    greedy = generate(ngram_logits_fn(lm), lm.encode(["the", "cat"]), 12, temperature=0)[2:]
+    assert ex.continuation == greedy
+    assert "next token after 'the cat'" in ex.figure.axes[0].get_title()
+    ex.set(temperature=1.0)
+    sampled = list(ex.continuation)
+    assert sampled == generate(ngram_logits_fn(lm), lm.encode(["the", "cat"]), 12, generator=0)[2:]
+    ex.set(temperature=0.0)
+    ex.set(temperature=1.0)
+    assert ex.continuation is ex._continuations[next(k for k in ex._continuations if ("temperature", 1.0) in k)]
+    assert ex.continuation == sampled          # same setting, same text
+
+
+def test_sampling_explorer_marks_a_loop():
+    # a model that always says "b" after "a" and "a" after "b": greedy loops from the first token
+    tokens = ["a", "b", "c"]
+    loop = {0: [0.0, 5.0, 0.0], 1: [5.0, 0.0, 0.0], 2: [5.0, 0.0, 0.0]}
+    ex = SamplingExplorer(loop[0], tokens, previous=["a"], next_logits=lambda ids: torch.tensor(loop[ids[-1]]),
+                          generate=8, temperature=0.0, join=" ")
+    assert ex.summary.splitlines()[-1] == "b ⟦a b a b a b a⟧"   # a b a: the first 3-gram to come back
+    assert "repeated 3-grams in them: 0.67" in ex.summary
+    assert "<mark>a b a b a b a</mark>" in ex.text.value
+    with pytest.raises(ValueError, match="needs next_logits"):
+        SamplingExplorer([1.0, 2.0], ["a", "b"], generate=5)
+
+
+def test_sampling_explorer_from_a_gpt():
+    from gptlab.model import GPT, GPTConfig
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=5, block_size=8, n_layer=1, n_head=1, n_embd=8))
+    ex = SamplingExplorer.from_model(model, [1, 2, 3], ["a", "b", "c", "d", "e"], generate=10)
+    with torch.no_grad():
+        assert torch.allclose(ex.logits, model(torch.tensor([[1, 2, 3]]))[0][0, -1])
+    assert len(ex.continuation) == 10 and ex.join == ""
+    assert ex.context == "bcd"          # tokens 1, 2, 3
+
+
 @pytest.mark.parametrize("args,kwargs,match", [
     (([1.0, 2.0], ["a"]), {}, "got 1 tokens for 2 logits"),
     (([[1.0, 2.0]], ["a", "b"]), {}, r"shape \(V,\)"),

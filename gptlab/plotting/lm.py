@@ -202,7 +202,7 @@ def plot_sampling_before_after(tokens: Sequence, before, after, top: int = 20, t
     ax.set_yticks(y, labels)
     ax.set_xlim(0, _nice_limit(max(before[order].max(), after[order].max())))
     ax.set_title(title or "", fontsize=9, y=1.0)  # y given: placed once, not measured at every draw
-    margins = _fit_margins(ax, labels, title_lines=1 if title else 0)
+    margins = _fit_margins(ax, labels, title_lines=title.count("\n") + 1 if title else 0)
     # the labels are the most likely tokens *before* decoding: they change only with the model
     _mark_bars_dynamic(ax, containers, ("before-after", tuple(labels), margins), static_labels=True)
     return fig

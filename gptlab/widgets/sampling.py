@@ -1,4 +1,5 @@
-"""SamplingExplorer: the decoding knobs on one next-token distribution (lesson 02, and the GPT lessons)."""
+"""SamplingExplorer: the decoding knobs on one next-token distribution, and the text they write
+(lesson 02, and the GPT lessons)."""
 from __future__ import annotations
 
 import math
@@ -10,10 +11,21 @@ from matplotlib.figure import Figure
 
 from .._checks import check_choice, check_int
 from ..plotting.lm import new_token_bar_figure, plot_sampling_before_after
-from ..sampling import entropy, kept_mass, next_token_probs
+from ..sampling import (
+    entropy,
+    generate,
+    kept_mass,
+    model_logits_fn,
+    next_token_probs,
+    ngram_logits_fn,
+    repeated_ngram_fraction,
+    repeated_ngram_mask,
+)
 from ._base import Explorer
 
 LABEL_STYLE = {"description_width": "initial"}   # show "temperature", not "temperat..."
+MARK_OPEN, MARK_CLOSE = "⟦", "⟧"                  # around repeated stretches; shown highlighted in the widget
+CONTEXT_SHOWN = 8                                  # tokens of the context quoted in the title
 
 
 class SamplingExplorer(Explorer):
@@ -25,11 +37,19 @@ class SamplingExplorer(Explorer):
     looks at. The picture shows the model's distribution and what decoding leaves of it; the
     summary gives both entropies, the mass kept and ``n_samples`` draws with a fixed ``seed``, so
     moving a slider changes the draws only through the distribution.
+
+    With ``next_logits`` (a function from ids to next-token logits, as ``gptlab.sampling.generate``
+    takes) and ``generate=N``, the summary also shows the N tokens that the current rule writes after
+    ``previous``, drawn with the fixed ``seed`` (so a setting always shows the same text), with the
+    stretches that repeat an ``highlight_n``-gram of the text so far marked. Continuations are cached
+    by setting, so going back to a setting costs nothing. ``from_ngram`` and ``from_model`` build it
+    for an ``NGramLM`` and for a GPT.
     """
 
     def __init__(self, logits_or_probs, tokens, previous=None, n_samples: int = 20, *, kind: str = "auto",
                  top: int = 20, seed: int = 0, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
-                 repetition_penalty: float = 1.0):
+                 repetition_penalty: float = 1.0, next_logits=None, generate: int = 0,
+                 context: str | None = None, highlight_n: int = 3, join: str | None = None):
         values = logits_or_probs.detach().float().cpu() if isinstance(logits_or_probs, torch.Tensor) \
             else torch.as_tensor(np.asarray(logits_or_probs, dtype=np.float32))
         if values.dim() != 1 or values.numel() < 2:
@@ -49,6 +69,21 @@ class SamplingExplorer(Explorer):
         self.n_samples = check_int("n_samples", n_samples, min_value=0)
         self.top = check_int("top", top, min_value=1)
         self.seed = check_int("seed", seed)
+        self.generate = check_int("generate", generate, min_value=0)
+        if self.generate and next_logits is None:
+            raise ValueError("generate > 0 needs next_logits, a function from ids to next-token logits "
+                             "(or use SamplingExplorer.from_ngram / from_model)")
+        self.next_logits = next_logits
+        self.highlight_n = check_int("highlight_n", highlight_n, min_value=1)
+        # characters are joined without spaces, words with them
+        self.join = join if join is not None else ("" if all(len(str(t)) <= 1 for t in tokens) else " ")
+        if context is None and self.previous:
+            more = len(self.previous) > CONTEXT_SHOWN
+            context = ("…" + self.join if more else "") + self.join.join(
+                str(self.tokens[i]) for i in self.previous[-CONTEXT_SHOWN:])
+        self.context = context
+        self.continuation: list[int] = []           # the last continuation shown (ids), [] without generate
+        self._continuations: dict[tuple, list[int]] = {}
         self.before = next_token_probs(self.logits)   # the model's own distribution never changes
         self.after = None
         # one figure redrawn in place, with margins set by hand: both save more time than the bars take
@@ -82,12 +117,57 @@ class SamplingExplorer(Explorer):
         return ids
 
     @classmethod
-    def from_ngram(cls, model, context, **kwargs) -> SamplingExplorer:
+    def from_ngram(cls, model, context, generate: int = 40, **kwargs) -> SamplingExplorer:
         """The explorer on an ``NGramLM``'s next-token distribution after ``context`` (a token list);
-        the context's words count as the text so far for the repetition penalty."""
-        logits = model.next_token_logits(context)
+        the context's words count as the text so far for the repetition penalty, and the summary
+        shows the ``generate`` words the current rule writes after them (0: none)."""
         previous = model.encode([w for w in context if w != "<s>"])
-        return cls(logits, model.vocab, previous=previous, kind="logits", **kwargs)
+        next_logits = ngram_logits_fn(model)
+        logits = next_logits(previous)
+        return cls(logits, model.vocab, previous=previous, kind="logits", next_logits=next_logits,
+                   generate=generate, **kwargs)
+
+    @classmethod
+    def from_model(cls, model, ids, tokens, generate: int = 40, **kwargs) -> SamplingExplorer:
+        """The explorer on a GPT's next-token distribution after ``ids`` (the prompt's token ids),
+        ``tokens`` a string per vocabulary entry (e.g. ``tok.vocab``); the summary shows the
+        ``generate`` tokens the current rule writes after the prompt (0: none). The model runs in
+        eval mode, reading at most ``config.block_size`` tokens."""
+        model.eval()
+        next_logits = model_logits_fn(model)
+        ids = [int(i) for i in ids]
+        return cls(next_logits(ids), tokens, previous=ids, kind="logits", next_logits=next_logits,
+                   generate=generate, **kwargs)
+
+    def _continue(self, settings: dict) -> list[int]:
+        """The ``generate`` tokens this setting writes after ``previous`` (seeded; cached by setting)."""
+        key = tuple(sorted((k, v) for k, v in settings.items() if k != "previous"))
+        if key not in self._continuations:
+            rule = {k: v for k, v in settings.items() if k != "previous"}
+            ids = generate(self.next_logits, self.previous, self.generate, generator=self.seed, **rule)
+            self._continuations[key] = ids[len(self.previous):]
+        return self._continuations[key]
+
+    def _marked(self, continuation: list[int]) -> str:
+        """The continuation as text, its stretches that repeat an n-gram of the text so far marked."""
+        mask = repeated_ngram_mask(self.previous + continuation, self.highlight_n)[len(self.previous):]
+        parts, inside = [], False
+        for i, flag in zip(continuation, mask):
+            token = str(self.tokens[i])
+            if flag and not inside:
+                token, inside = MARK_OPEN + token, True
+            elif not flag and inside:
+                parts[-1] += MARK_CLOSE
+                inside = False
+            parts.append(token)
+        if inside:
+            parts[-1] += MARK_CLOSE
+        return self.join.join(parts)
+
+    def redraw(self) -> None:
+        super().redraw()
+        if self.error is None and MARK_OPEN in self.text.value:   # the marks become highlights on screen
+            self.text.value = self.text.value.replace(MARK_OPEN, "<mark>").replace(MARK_CLOSE, "</mark>")
 
     def render(self, temperature: float, top_k: int, top_p: float, repetition_penalty: float) -> tuple[Figure, str]:
         settings = dict(temperature=temperature, top_k=top_k or None, top_p=top_p if top_p < 1.0 else None,
@@ -96,7 +176,8 @@ class SamplingExplorer(Explorer):
         described = (f"T = {temperature:g}{' (greedy)' if temperature == 0 else ''}, "
                      f"top-k {top_k or 'off'}, top-p {top_p:g}{' (off)' if top_p >= 1 else ''}, "
                      f"repetition penalty {repetition_penalty:g}")
-        fig = plot_sampling_before_after(self.tokens, self.before, self.after, top=self.top, title=described,
+        title = described if self.context is None else f"next token after {self.context!r}\n{described}"
+        fig = plot_sampling_before_after(self.tokens, self.before, self.after, top=self.top, title=title,
                                          ax=self._ax)
         h_before, h_after = entropy(self.before), entropy(self.after)
         kept = int((self.after > 0).sum())
@@ -116,6 +197,13 @@ class SamplingExplorer(Explorer):
                                       generator=torch.Generator().manual_seed(self.seed))
             lines.append(f"{self.n_samples} draws (seed {self.seed}): "
                          + " ".join(_show(self.tokens[i]) for i in draws.tolist()))
+        if self.generate:
+            self.continuation = self._continue(settings)
+            repeated = repeated_ngram_fraction(self.continuation, self.highlight_n)
+            lines.append(f"the next {self.generate} tokens under this rule (seed {self.seed}), "
+                         f"{MARK_OPEN}…{MARK_CLOSE} where they repeat a {self.highlight_n}-gram of the text so far; "
+                         f"repeated {self.highlight_n}-grams in them: {repeated:.2f}")
+            lines.append(self._marked(self.continuation))
         return fig, "\n".join(lines)
 
 
