@@ -427,3 +427,72 @@ def plot_attention_training(steps, curves: dict, ax=None, title: str | None = No
     if title:
         ax.set_title(title)
     return fig
+
+
+def plot_blend(inputs, outputs, weights, tokens, *, query: int | None = None, ax=None, fig: Figure | None = None,
+               title: str | None = None, radius: float | None = None) -> Figure:
+    """2-D word vectors as points, and each attention output as a blend of them (lesson 03).
+
+    ``inputs``: (T, 2) the input vectors x_j; ``outputs``: (T, 2) the outputs y_i = sum_j w_ij x_j;
+    ``weights``: (T, T), row i = the weights of output i; ``tokens``: the T words. With ``query``
+    = i, lines join y_i to every input, as thick and as dark as its weight, with the weight
+    written beside it; without, every output is drawn as a star beside its word. ``radius``: draw
+    a dashed circle of that radius (the length every vector was scaled to). ``fig``: a figure
+    made by this function, to be updated in place (an explorer's; drawn the fast way).
+    """
+    x = _as_numpy(inputs, "inputs")
+    y = _as_numpy(outputs, "outputs")
+    w = _as_numpy(weights, "weights")
+    if x.ndim != 2 or x.shape[1] != 2:
+        raise ValueError(f"inputs must be (T, 2) points, got shape {x.shape}")
+    if y.shape != x.shape:
+        raise ValueError(f"outputs must have the inputs' shape {x.shape}, got {y.shape}")
+    if w.shape != (len(x), len(x)):
+        raise ValueError(f"weights must be ({len(x)}, {len(x)}), got {w.shape}")
+    labels = _check_tokens("tokens", tokens, len(x), "points")
+    if query is not None and not 0 <= query < len(x):
+        raise ValueError(f"query={query} is not a position; choose 0..{len(x) - 1}")
+    if fig is not None:
+        ax = fig.axes[0]
+        ax.cla()
+    elif ax is None:
+        fig, ax = new_figure(figsize=(4.6, 4.6))
+    fig = ax.figure
+    reach = max(float(np.abs(x).max()), radius or 0.0) * 1.3 + 0.2
+    if radius:
+        t = np.linspace(0, 2 * np.pi, 200)
+        ax.plot(radius * np.cos(t), radius * np.sin(t), ls="--", lw=0.8, color="0.75", zorder=0)
+    ax.axhline(0, color="0.9", lw=0.8, zorder=0)
+    ax.axvline(0, color="0.9", lw=0.8, zorder=0)
+    if query is not None:
+        for j in range(len(x)):
+            ax.plot([y[query, 0], x[j, 0]], [y[query, 1], x[j, 1]], color="tab:orange",
+                    lw=0.5 + 6 * w[query, j], alpha=0.25 + 0.75 * w[query, j], zorder=1)
+            if j == query or w[query, j] < 0.005:
+                continue  # on top of the star, or too small to read: the explorer's text lists them all
+            mid = 0.35 * y[query] + 0.65 * x[j]
+            ax.annotate(f"{w[query, j]:.2f}", mid, fontsize=8, color="tab:brown", ha="center", va="center")
+    ax.scatter(x[:, 0], x[:, 1], s=40, color="tab:blue", zorder=3, label="inputs x")
+    placed: dict[tuple, int] = {}
+    for j, (point, label) in enumerate(zip(x, labels)):
+        spot = (round(float(point[0]), 3), round(float(point[1]), 3))
+        n = placed.get(spot, 0)  # repeated words sit on one point: stack their labels
+        placed[spot] = n + 1
+        text = label if query is None or j != query else f"{label} (asks)"
+        ax.annotate(text, point, xytext=(6, 4 - 11 * n), textcoords="offset points", fontsize=9, color="tab:blue")
+    shown = range(len(x)) if query is None else [query]
+    ax.scatter(y[list(shown), 0], y[list(shown), 1], marker="*", s=160, color="tab:orange", zorder=4,
+               edgecolor="black", linewidth=0.5, label="outputs y")
+    if query is None:
+        for i in shown:
+            ax.annotate(f"y_{labels[i]}", y[i], xytext=(5, -10), textcoords="offset points", fontsize=8,
+                        color="tab:orange")
+    else:
+        ax.annotate(f"y_{labels[query]}", y[query], xytext=(6, -12), textcoords="offset points", fontsize=9,
+                    color="black")
+    ax.set_xlim(-reach, reach)
+    ax.set_ylim(-reach, reach)  # the figure is square, so circles stay round
+    ax.legend(loc="lower right", fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=10, y=1.0)  # placed, not re-measured: fast redraws keep it
+    return fig

@@ -13,6 +13,7 @@ _WHERE = {
     "NGramExplorer": "ngram",
     "SamplingExplorer": "sampling",
     "AttentionExplorer": "attention",
+    "BlendExplorer": "blend",
     "ScalingExplorer": "dot_product_scaling",
     "PositionExplorer": "position",
     "RouterExplorer": "router",

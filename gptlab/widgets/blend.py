@@ -1,0 +1,72 @@
+"""BlendExplorer: type a sentence and see each self-attention output as a blend of the inputs (lesson 03)."""
+from __future__ import annotations
+
+import ipywidgets as widgets
+import torch
+
+from .._checks import check_int
+from ..attention import dot_product_attention
+from ..plotting.attention import plot_blend
+from ._base import Explorer
+
+
+class BlendExplorer(Explorer):
+    """Parameter-free self-attention, softmax(X Xᵀ) X, on a sentence the learner types.
+
+    ``vectors``: ``{word: 2-D vector}``, the lesson's word vectors (the sentence may use only these
+    words). ``text``: the first sentence, words separated by spaces. ``query``: the position whose
+    output is drawn as a blend (lines to every input, as thick as its weight).
+
+    After each redraw: ``words`` (the sentence), ``weights`` (T, T) and ``outputs`` (T, 2).
+    """
+
+    def __init__(self, vectors: dict, text: str, *, query: int = 0, max_words: int = 12):
+        if not isinstance(vectors, dict) or not vectors:
+            raise ValueError("vectors must be a non-empty dict {word: 2-D vector}")
+        self.vectors = {str(w): torch.as_tensor(v, dtype=torch.float32) for w, v in vectors.items()}
+        if any(v.shape != (2,) for v in self.vectors.values()):
+            raise ValueError("vectors must map each word to 2 numbers (a point in the plane)")
+        self.max_words = check_int("max_words", max_words, min_value=1)
+        check_int("query", query, min_value=0, max_value=self.max_words - 1)
+        radii = torch.stack(list(self.vectors.values())).norm(dim=-1)
+        self.radius = float(radii[0]) if torch.allclose(radii, radii[0]) else None
+        self.words: list[str] = []
+        self.weights: torch.Tensor | None = None
+        self.outputs: torch.Tensor | None = None
+        self._fig = None
+        controls = {
+            "text": widgets.Text(value=text, description="sentence", continuous_update=False,
+                                 layout=widgets.Layout(width="32em")),
+            "query": widgets.IntSlider(value=query, min=0, max=self.max_words - 1, description="output of",
+                                       continuous_update=False),
+        }
+        super().__init__(controls, columns=2)
+
+    def parse(self, text: str) -> list[str]:
+        """The words of ``text``, each one checked against the vocabulary."""
+        words = str(text).lower().split()
+        if not words:
+            raise ValueError("the sentence is empty: type a few words, e.g. 'the cat sat'")
+        unknown = [w for w in words if w not in self.vectors]
+        if unknown:
+            raise ValueError(f"no vector for {', '.join(map(repr, unknown))}: this lesson's words are "
+                             f"{', '.join(sorted(self.vectors))}")
+        if len(words) > self.max_words:
+            raise ValueError(f"the sentence has {len(words)} words; this explorer takes at most {self.max_words}")
+        return words
+
+    def render(self, text: str, query: int):
+        words = self.parse(text)
+        note = ""
+        if query >= len(words):  # a shorter sentence than the slider: show its last word
+            query, note = len(words) - 1, f"  (the sentence has {len(words)} words: showing the last)"
+        X = torch.stack([self.vectors[w] for w in words])  # (T, 2)
+        outputs, weights = dot_product_attention(X)  # (T, 2), (T, T)
+        self.words, self.weights, self.outputs = words, weights, outputs
+        self._fig = plot_blend(X, outputs, weights, words, query=query, fig=self._fig, radius=self.radius,
+                               title=f"y_{words[query]} (position {query}) is a blend of the inputs")
+        parts = [f"{weights[query, j]:.2f} × {w}" for j, w in enumerate(words)]
+        summary = (f"y_{words[query]} = " + " + ".join(parts) + "\n"
+                   f"        = ({outputs[query, 0]:.2f}, {outputs[query, 1]:.2f});  the weights sum to "
+                   f"{float(weights[query].sum()):.2f}{note}")
+        return self._fig, summary
