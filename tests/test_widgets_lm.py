@@ -204,3 +204,17 @@ def test_lm_plots_return_figures_with_what_they_were_given():
     assert token_text(" ") == "' '" and token_text("$x") == r"\$x"
     with pytest.raises(ValueError, match="got 2 tokens but 3 probabilities"):
         plot_next_token_probs((["a", "b"], [0.2, 0.3, 0.5]))
+
+
+def test_plot_decoding_measures_draws_both_measures_per_rule():
+    from gptlab.plotting.lm import plot_decoding_measures
+    repeated = {"greedy": 0.97, "top-p 0.9": 0.0, "Shakespeare (reference)": 0.02}
+    new = {"greedy": 0.0, "top-p 0.9": 0.31, "Shakespeare (reference)": 0.57}
+    fig = plot_decoding_measures(repeated, new, n_tokens=200)
+    left, right = fig.axes
+    assert [round(p.get_width(), 6) for p in left.patches] == [0.97, 0.0, 0.02]
+    assert [round(p.get_width(), 6) for p in right.patches] == [0.0, 0.31, 0.57]
+    assert "200 words" in left.get_xlabel()
+    assert left.patches[2].get_facecolor()[:3] == pytest.approx((0.5, 0.5, 0.5))   # the reference in grey
+    with pytest.raises(ValueError, match="same rules"):
+        plot_decoding_measures({"greedy": 1.0}, {"top-k": 0.1})

@@ -21,6 +21,7 @@ from ._live import mark_dynamic
 
 __all__ = [
     "plot_coverage_vs_n",
+    "plot_decoding_measures",
     "plot_entropy_vs_temperature",
     "plot_lm_training",
     "plot_next_token_probs",
@@ -278,6 +279,31 @@ def plot_entropy_vs_temperature(temperatures: Sequence[float], entropies: Sequen
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8)
+    return fig
+
+
+def plot_decoding_measures(repeated: Mapping[str, float], new_ngrams: Mapping[str, float], n_tokens: int | None = None,
+                           reference: str = "Shakespeare (reference)",
+                           new_label: str = "share of 3-grams never seen in the training text") -> Figure:
+    """Two bar panels, one row per decoding rule: the fraction of repeated 3-grams of its text and
+    the share of 3-grams never seen in the training text. Greedy rules in red, the ``reference``
+    (human text) in grey, sampling rules in blue."""
+    names = list(repeated)
+    if set(new_ngrams) != set(names):
+        raise ValueError(f"repeated and new_ngrams must name the same rules; got {sorted(repeated)} "
+                         f"and {sorted(new_ngrams)}")
+    colors = ["C3" if n.startswith("greedy") else "0.5" if n == reference else "C0" for n in names]
+    fig, axes = new_figure(ncols=2, figsize=(9.0, 0.9 + 0.32 * len(names)), sharey=True)
+    words = f" in {n_tokens} words" if n_tokens else ""
+    for ax, values, label in ((axes[0], repeated, f"fraction of repeated 3-grams{words}"),
+                              (axes[1], new_ngrams, new_label)):
+        bars = ax.barh(names, [values[n] for n in names], color=colors)
+        ax.bar_label(bars, fmt="%.3f", padding=3, fontsize=8)
+        ax.set_xlabel(label)
+        ax.set_xlim(0, 1.15)
+        ax.grid(axis="x", alpha=0.3)
+        ax.set_axisbelow(True)
+    axes[0].invert_yaxis()
     return fig
 
 
