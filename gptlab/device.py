@@ -110,6 +110,43 @@ def fastest_num_threads(step: Callable[[], object], candidates: Sequence[int] | 
     return best, seconds
 
 
+def describe_thread_timing(best: int, seconds: dict[int, float]) -> str:
+    """One line from ``fastest_num_threads``'s result: which thread count won, and by how much.
+
+    E.g. ``'training on 2 CPU threads: one step 40 ms; 1.4x slower with 1'`` or, when the extra
+    threads lose, ``'training on 1 CPU thread: one step 57 ms; 27.3x slower with 2'``.
+    """
+    if not seconds or best not in seconds:
+        raise ValueError(f"best={best!r} must be one of the timed thread counts {sorted(seconds)!r}")
+    parts = []
+    for n in sorted(seconds):
+        if n != best:
+            ratio = seconds[n] / seconds[best]
+            parts.append(f"{ratio:.1f}x slower with {n}" if ratio >= 1
+                         else f"{1 / ratio:.2f}x faster with {n}, within the margin")
+    line = f"training on {best} CPU thread{'' if best == 1 else 's'}: one step {seconds[best] * 1e3:.0f} ms"
+    return line + ("; " + ", ".join(parts) if parts else "")
+
+
+def pick_training_threads(model: torch.nn.Module, batch: torch.Tensor, **kwargs) -> str:
+    """Time one training step of ``model`` on ``batch`` (B, T + 1) ids with 1, 2, ... CPU threads,
+    keep the fastest (``fastest_num_threads``) and return one line saying what was measured.
+
+    The step is a forward and backward pass, ``model(batch[:, :-1], batch[:, 1:])``, whose gradients
+    are then dropped, so the model is left as it was. ``kwargs`` go to ``fastest_num_threads``.
+    """
+    if not isinstance(batch, torch.Tensor) or batch.dim() != 2 or batch.size(1) < 2:
+        raise ValueError(f"batch must be a (B, T + 1) tensor of token ids with T >= 1, got "
+                         f"{tuple(batch.shape) if isinstance(batch, torch.Tensor) else type(batch).__name__}")
+
+    def one_step():
+        _, loss = model(batch[:, :-1], batch[:, 1:])
+        loss.backward()
+        model.zero_grad(set_to_none=True)
+
+    return describe_thread_timing(*fastest_num_threads(one_step, **kwargs))
+
+
 def _mps_available() -> bool:
     backend = getattr(torch.backends, "mps", None)
     return bool(backend is not None and backend.is_available())

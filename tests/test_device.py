@@ -6,7 +6,14 @@ import time
 import pytest
 import torch
 
-from gptlab.device import available_devices, describe_device, fastest_num_threads, pick_device
+from gptlab.device import (
+    available_devices,
+    describe_device,
+    describe_thread_timing,
+    fastest_num_threads,
+    pick_device,
+    pick_training_threads,
+)
 
 
 def test_pick_device_prefers_cuda_then_mps_then_cpu():
@@ -94,3 +101,30 @@ def test_fastest_num_threads_rejects_bad_settings(kwargs, message, restore_threa
 def test_fastest_num_threads_needs_a_function(restore_threads):
     with pytest.raises(ValueError, match="step must be a function"):
         fastest_num_threads(torch.zeros(3))
+
+
+def test_describe_thread_timing_says_which_won_and_by_how_much():
+    assert describe_thread_timing(1, {1: 0.057, 2: 1.558}) == \
+        "training on 1 CPU thread: one step 57 ms; 27.3x slower with 2"
+    assert describe_thread_timing(2, {1: 0.056, 2: 0.040}) == \
+        "training on 2 CPU threads: one step 40 ms; 1.4x slower with 1"
+    # a count that was faster but not by the margin is reported as such, not as slower
+    assert "1.05x faster with 2, within the margin" in describe_thread_timing(1, {1: 0.042, 2: 0.040})
+    assert describe_thread_timing(1, {1: 0.01}) == "training on 1 CPU thread: one step 10 ms"
+    with pytest.raises(ValueError, match="best=3"):
+        describe_thread_timing(3, {1: 0.01})
+
+
+def test_pick_training_threads_leaves_the_model_unchanged(restore_threads):
+    from gptlab.model import GPT, GPTConfig
+
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=11, block_size=8, n_layer=1, n_head=2, n_embd=16))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    line = pick_training_threads(model, torch.randint(0, 11, (2, 9)), candidates=[1], rounds=1, calls=1)
+    assert line.startswith("training on 1 CPU thread: one step ")
+    assert torch.get_num_threads() == 1
+    assert all(p.grad is None for p in model.parameters())
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    with pytest.raises(ValueError, match="batch must be"):
+        pick_training_threads(model, torch.randint(0, 11, (9,)))
