@@ -347,3 +347,82 @@ def test_context_after_sentence_end_starts_a_new_sentence():
     after_end = lm.next_token_probs(["a", "b", "c", "</s>"])
     assert after_end == fresh
     assert lm.next_token_probs(["c", "</s>", "b"]) == lm.next_token_probs(["b"])
+
+
+# --- lesson 01 additions: the explorer's Kneser-Ney option and the lesson's new pictures ----------
+
+def test_ngram_explorer_offers_kneser_ney_on_the_same_counts(monkeypatch):
+    from gptlab.widgets.ngram import NGramExplorer
+    sentences = [s.split() for s in ["the cat sat on the mat", "the dog sat on the log", "a cat ate the fish"]]
+    ex = NGramExplorer(sentences, n=3, k=0.1, context="on the", max_n=3)
+    add_k = ex.probs.copy()
+    monkeypatch.setattr(NGramLM, "fit", lambda self, s: (_ for _ in ()).throw(AssertionError("refit")))
+    ex.set(smoothing="kneser-ney")
+    reference = ex.model.with_smoothing("kneser-ney").next_token_probs_array(["on", "the"])
+    assert ex.error is None and np.allclose(ex.probs, reference) and not np.allclose(ex.probs, add_k)
+    assert "Kneser-Ney, discount 0.75" in ex.figure.axes[0].get_title()
+    ex.set(context="purple cat")                        # an unseen context backs off instead of going flat
+    assert ex.error is None and ex.probs.max() > 2 * ex.probs.min()
+    ex.set(smoothing="add-k")
+    assert np.allclose(ex.probs, ex.model.with_order(3).with_k(0.1).next_token_probs_array(["purple", "cat"]))
+
+
+def test_kneser_ney_widget_matches_an_independent_fit():
+    from gptlab.widgets.ngram import NGramExplorer
+    sentences = [s.split() for s in ["the cat sat on the mat", "the dog sat on the log", "a cat ate the fish"]]
+    ex = NGramExplorer(sentences, n=2, context="the", max_n=3, smoothing="kneser-ney")
+    assert np.allclose(ex.probs, NGramLM(2, "kneser-ney").fit(sentences).next_token_probs_array(["the"]))
+    with pytest.raises(ValueError, match="smoothing"):
+        NGramExplorer(sentences, smoothing="laplace")
+
+
+def test_plot_bigram_counts_writes_every_nonzero_count():
+    from matplotlib.figure import Figure
+
+    from gptlab.plotting import plot_bigram_counts
+    counts = {("<s>", "i"): 2, ("i", "am"): 2, ("am", "sam"): 1}
+    fig = plot_bigram_counts(counts, title="toy")
+    assert isinstance(fig, Figure)
+    ax = fig.axes[0]
+    image = ax.get_images()[0].get_array()
+    assert image.shape == (3, 3) and image.sum() == 5 and image[0, 0] == 2      # rows <s>, i, am; cols i, am, sam
+    assert sorted(t.get_text() for t in ax.texts) == ["1", "2", "2"]
+    with pytest.raises(ValueError, match="empty"):
+        plot_bigram_counts({})
+
+
+def test_plot_chain_rule_ends_at_the_product():
+    from gptlab.plotting import plot_chain_rule
+    fig = plot_chain_rule(["i", "am", "sam", "</s>"], [2 / 3, 2 / 3, 0.5, 0.5])
+    ax, right = fig.axes[0], fig.axes[1]
+    assert [round(p.get_height(), 6) for p in ax.patches] == [0.666667, 0.666667, 0.5, 0.5]
+    assert np.allclose(right.lines[0].get_ydata(), np.cumprod([2 / 3, 2 / 3, 0.5, 0.5]))
+    assert "0.111" in ax.get_xlabel()
+    with pytest.raises(ValueError, match="one factor per token"):
+        plot_chain_rule(["a", "b"], [0.5])
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        plot_chain_rule(["a"], [1.5])
+
+
+def test_plot_perplexity_bars_zooms_on_the_gap():
+    from gptlab.plotting import plot_perplexity_bars
+    fig = plot_perplexity_bars({"MLP": 56.0, "best n-gram": 58.6})
+    ax = fig.axes[0]
+    assert [round(p.get_width(), 3) for p in ax.patches] == [56.0, 58.6]
+    lo, hi = ax.get_xlim()
+    assert 0 < lo < 56.0 and hi > 58.6 and (58.6 - 56.0) / (hi - lo) > 0.2   # the gap fills a visible share
+    assert {t.get_text().strip() for t in ax.texts} == {"56.00", "58.60"}
+    with pytest.raises(ValueError, match="finite"):
+        plot_perplexity_bars({"MLE": math.inf})
+
+
+def test_plot_perplexity_vs_n_keeps_infinite_marks_inside_the_frame():
+    from gptlab.plotting import plot_perplexity_vs_n
+    fig = plot_perplexity_vs_n([1, 2, 3], [50.0, 10.0, 3.0], [60.0, math.inf, math.inf])
+    ax = fig.axes[0]
+    lo, hi = ax.get_xlim()
+    assert lo < 1 and hi > 3                                   # the n = 3 mark is not on the frame
+    marks = [line for line in ax.lines if line.get_marker() == "^"]
+    assert len(marks) == 1 and marks[0].get_ydata()[0] < ax.get_ylim()[1] / 2
+    assert not ax.texts or all(t.get_text() == "∞" for t in ax.texts)     # no note next to the title
+    assert any("∞" in t.get_text() for t in ax.get_legend().get_texts())

@@ -6,6 +6,9 @@
 * ``plot_coverage_vs_n``: how many held-out n-grams were ever seen in training (sparsity).
 * ``plot_entropy_vs_temperature``: how temperature moves the entropy of a distribution.
 * ``plot_lm_training``: a training-loss curve against the log-perplexity of other models.
+* ``plot_bigram_counts``: the table of bigram counts (previous token -> next token) as a heat map.
+* ``plot_chain_rule``: a sentence's probability as the product of its conditionals, factor by factor.
+* ``plot_perplexity_bars``: held-out perplexities of several models side by side, values printed.
 """
 from __future__ import annotations
 
@@ -20,11 +23,14 @@ from ._base import new_figure
 from ._live import mark_dynamic
 
 __all__ = [
+    "plot_bigram_counts",
+    "plot_chain_rule",
     "plot_coverage_vs_n",
     "plot_decoding_measures",
     "plot_entropy_vs_temperature",
     "plot_lm_training",
     "plot_next_token_probs",
+    "plot_perplexity_bars",
     "plot_perplexity_vs_n",
     "plot_sampling_before_after",
     "new_token_bar_figure",
@@ -224,17 +230,19 @@ def plot_perplexity_vs_n(ns: Sequence[int], train_ppl: Sequence[float], val_ppl:
     top = finite.max() * 2 if finite.size else 10.0          # where infinite values are marked
     for values, label, color in ((train_ppl, "train", "C0"), (val_ppl, "held-out", "C1")):
         ax.plot(ns, np.where(np.isfinite(values), values, np.nan), "o-", color=color, label=label)
-        for n, v in zip(ns, values):
-            if not math.isfinite(v):
-                ax.plot([n], [top], marker="^", color=color, ls="none")
-                ax.annotate("∞", (n, top), textcoords="offset points", xytext=(6, -4), color=color)
+        infinite = [n for n, v in zip(ns, values) if not math.isfinite(v)]
+        if infinite:   # one legend entry says what the marks mean, so no note crowds the title
+            ax.plot(infinite, [top] * len(infinite), marker="^", color=color, ls="none", clip_on=False,
+                    label=f"{label}: ∞ (a token got probability 0)")
+            for n in infinite:
+                ax.annotate("∞", (n, top), textcoords="offset points", xytext=(0, 5), ha="center",
+                            color=color, annotation_clip=False)
     for i, (label, value) in enumerate((references or {}).items()):
         ax.axhline(value, color=f"C{i + 2}", ls="--", lw=1.2, label=f"{label}: {value:.2f}")
     ax.set_yscale("log")
     if not (np.isfinite(train_ppl).all() and np.isfinite(val_ppl).all()):
-        ax.set_ylim(top=top * 1.6)
-        ax.text(0.99, 0.99, "▲ ∞: some token got probability 0", transform=ax.transAxes, ha="right", va="top",
-                fontsize=8, color="0.3")
+        ax.set_ylim(top=top * 2.5)                             # room above the marks for the ∞ signs
+    ax.set_xlim(ns[0] - 0.4, ns[-1] + 0.4)                     # no mark sits on the frame
     ax.set_xticks(ns)
     ax.set_xlabel("n (the model sees the previous n - 1 tokens)")
     ax.set_ylabel("perplexity (lower is better)")
@@ -329,6 +337,91 @@ def plot_lm_training(losses: Sequence[float], baselines: Mapping[str, float] | N
     ax.set_ylabel("cross-entropy (nats) = log perplexity")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return fig
+
+
+def plot_bigram_counts(counts: Mapping[tuple, float], rows: Sequence | None = None, cols: Sequence | None = None,
+                       title: str | None = None, ax=None) -> Figure:
+    """The bigram count table as a heat map: row = previous token, column = next token, each cell
+    count(previous, next) written in it (blank where 0).
+
+    ``counts``: {(previous, next): count}, e.g. a ``collections.Counter`` of neighbouring pairs.
+    ``rows`` / ``cols`` fix the order of the tokens (default: in order of first appearance).
+    """
+    if not counts:
+        raise ValueError("counts is empty; give {(previous, next): count} for at least one pair")
+    rows = list(rows) if rows is not None else list(dict.fromkeys(prev for prev, _ in counts))
+    cols = list(cols) if cols is not None else list(dict.fromkeys(nxt for _, nxt in counts))
+    table = np.array([[float(counts.get((r, c), 0)) for c in cols] for r in rows])     # (rows, cols)
+    fig, ax = _axes(ax, (0.55 * len(cols) + 2.0, 0.45 * len(rows) + 1.4))
+    image = ax.imshow(table, cmap="Blues", vmin=0, aspect="auto")
+    for i in range(len(rows)):
+        for j in range(len(cols)):
+            if table[i, j]:
+                ax.text(j, i, f"{table[i, j]:g}", ha="center", va="center", fontsize=9,
+                        color="white" if table[i, j] > table.max() / 2 else "black")
+    ax.set_xticks(range(len(cols)), [token_text(c) for c in cols], rotation=45, ha="right")
+    ax.set_yticks(range(len(rows)), [token_text(r) for r in rows])
+    ax.set_xlabel("next token")
+    ax.set_ylabel("previous token")
+    fig.colorbar(image, ax=ax, label="count")
+    if title:
+        ax.set_title(title, fontsize=10)
+    return fig
+
+
+def plot_chain_rule(tokens: Sequence, factors: Sequence[float], title: str | None = None, ax=None) -> Figure:
+    """A sentence's probability built factor by factor: bars P(token_i | what came before) for each
+    predicted token, and the running product (log scale, right axis) that ends at P(sentence).
+
+    ``tokens``: the predicted tokens in order (e.g. the words and ``</s>``); ``factors``: their
+    conditional probabilities, computed by the caller.
+    """
+    tokens, factors = [token_text(t) for t in tokens], _np(factors)
+    if len(tokens) != factors.size or not tokens:
+        raise ValueError(f"got {len(tokens)} tokens and {factors.size} factors; give one factor per token")
+    if ((factors < 0) | (factors > 1)).any():
+        raise ValueError("factors must be probabilities between 0 and 1")
+    fig, ax = _axes(ax, (0.9 * len(tokens) + 2.5, 3.4))
+    x = np.arange(len(tokens))
+    ax.bar(x, factors, color="C0", alpha=0.7, label="P(token | before)")
+    for i, f in enumerate(factors):
+        ax.text(i, f + 0.02, f"{f:.3g}", ha="center", va="bottom", fontsize=8)
+    ax.set_ylim(0, 1.15)
+    ax.set_xticks(x, tokens)
+    ax.set_ylabel("conditional probability")
+    running = np.cumprod(factors)
+    right = ax.twinx()
+    right.plot(x, np.where(running > 0, running, np.nan), "o-", color="C3", label="running product")
+    right.set_yscale("log")
+    right.set_ylabel("product so far (log scale)", color="C3")
+    ax.set_xlabel(f"P(sentence) = product of the bars = {running[-1]:.3g}")
+    if title:
+        ax.set_title(title, fontsize=10)
+    return fig
+
+
+def plot_perplexity_bars(perplexities: Mapping[str, float], title: str | None = None, ax=None) -> Figure:
+    """Held-out perplexities of several models as horizontal bars on a linear axis that starts near
+    the smallest, so a gap of a few percent is visible; each bar carries its value."""
+    if not perplexities:
+        raise ValueError("perplexities is empty; give {model label: perplexity}")
+    labels, values = list(perplexities), _np(list(perplexities.values()))
+    if not np.isfinite(values).all():
+        raise ValueError("every perplexity must be finite to be drawn as a bar")
+    fig, ax = _axes(ax, (6.4, 0.5 * len(labels) + 1.2))
+    y = np.arange(len(labels))[::-1]
+    ax.barh(y, values, color=[f"C{i}" for i in range(len(labels))], alpha=0.8)
+    for yi, v in zip(y, values):
+        ax.text(v, yi, f" {v:.2f}", va="center", fontsize=9)
+    lo, hi = values.min(), values.max()
+    span = max(hi - lo, 0.05 * hi)
+    ax.set_xlim(max(0.0, lo - span), hi + 0.6 * span)       # not from 0: the gap is what matters
+    ax.set_yticks(y, labels)
+    ax.set_xlabel("held-out perplexity (lower is better; the axis does not start at 0)")
+    ax.grid(alpha=0.3, axis="x")
     if title:
         ax.set_title(title, fontsize=10)
     return fig

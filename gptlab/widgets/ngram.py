@@ -1,4 +1,4 @@
-"""NGramExplorer: type a context, move n and k, watch the next-token distribution (lesson 01)."""
+"""NGramExplorer: type a context, move n, choose add-k or Kneser-Ney, watch the next-token distribution (lesson 01)."""
 from __future__ import annotations
 
 import math
@@ -6,7 +6,7 @@ import math
 import ipywidgets as widgets
 from matplotlib.figure import Figure
 
-from .._checks import check_float, check_int
+from .._checks import check_choice, check_float, check_int
 from ..ngram import BOS, NGramLM
 from ..plotting.lm import new_token_bar_figure, plot_next_token_probs
 from ..sampling import entropy
@@ -16,23 +16,26 @@ LABEL_STYLE = {"description_width": "initial"}   # labels at full length, not cu
 
 
 class NGramExplorer(Explorer):
-    """An add-k n-gram model of ``sentences`` (a list of token lists), asked about a typed context.
+    """An n-gram model of ``sentences`` (a list of token lists), asked about a typed context.
 
     Controls: ``context`` (text, cut into tokens by ``tokenize``: ``str.split`` for words, ``list``
-    for characters; ``<s>`` marks the start of a sentence), ``n`` (1 .. max_n) and ``k`` (the add-k
-    pseudo-count, log scale). The text is counted once, at ``max_n``; every smaller n and every k
-    reuses those counts (``NGramLM.with_order``, ``NGramLM.with_k``), so a redraw only reads them.
+    for characters; ``<s>`` marks the start of a sentence), ``n`` (1 .. max_n), ``smoothing``
+    (``"add-k"`` or ``"kneser-ney"``) and ``k`` (the add-k pseudo-count, log scale; Kneser-Ney
+    ignores it and uses its discount). The text is counted once, at ``max_n``; every smaller n, every
+    k and both smoothings reuse those counts (``with_order``, ``with_k``, ``with_smoothing``), so a
+    redraw only reads them.
     """
 
     def __init__(self, sentences, n: int = 3, k: float = 0.1, context: str = "", *, max_n: int = 5,
-                 top: int = 15, tokenize=str.split, min_count: int = 1):
+                 top: int = 15, tokenize=str.split, min_count: int = 1, smoothing: str = "add-k"):
         self.max_n = check_int("max_n", max_n, min_value=1, max_value=8)
         n = check_int("n", n, min_value=1, max_value=self.max_n)
         k = check_float("k", k, min_value=1e-3, max_value=10.0)
         self.top = check_int("top", top, min_value=1)
+        smoothing = check_choice("smoothing", smoothing, ("add-k", "kneser-ney"))
         self.tokenize = tokenize
         self.model = NGramLM(self.max_n, "add-k", k=k, min_count=min_count).fit(sentences)
-        self._orders: dict[int, NGramLM] = {}          # one view per n, all sharing the same counts
+        self._orders: dict[tuple, NGramLM] = {}        # one view per (n, smoothing), all sharing the same counts
         self.probs = None                              # the last distribution shown, shape (V,)
         # one figure redrawn in place, with margins set by hand: both save more time than the bars take
         self._fig, self._ax = new_token_bar_figure(self.top, width=6.0)
@@ -41,17 +44,20 @@ class NGramExplorer(Explorer):
                                     continuous_update=False, style=LABEL_STYLE),
             "n": widgets.IntSlider(value=n, min=1, max=self.max_n, description="n", continuous_update=False,
                                    style=LABEL_STYLE),
+            "smoothing": widgets.Dropdown(options=["add-k", "kneser-ney"], value=smoothing, description="smoothing",
+                                          style=LABEL_STYLE),
             "k": widgets.FloatLogSlider(value=k, base=10, min=-3, max=1, step=0.1, description="k (add-k)",
                                         readout_format=".3g", continuous_update=False, style=LABEL_STYLE),
         }
         super().__init__(controls)
 
-    def _model(self, n: int, k: float) -> NGramLM:
-        if n not in self._orders:
-            self._orders[n] = self.model.with_order(n)
-        return self._orders[n].with_k(k)
+    def _model(self, n: int, smoothing: str, k: float) -> NGramLM:
+        if (n, smoothing) not in self._orders:
+            self._orders[(n, smoothing)] = self.model.with_order(n).with_smoothing(smoothing)
+        model = self._orders[(n, smoothing)]
+        return model.with_k(k) if smoothing == "add-k" else model
 
-    def render(self, context: str, n: int, k: float) -> tuple[Figure, str]:
+    def render(self, context: str, n: int, smoothing: str, k: float) -> tuple[Figure, str]:
         tokens = self.tokenize(context)
         if not tokens:
             raise ValueError("type a context first: a few tokens of the training text "
@@ -62,12 +68,13 @@ class NGramExplorer(Explorer):
             examples = ", ".join(repr(w) for w in self.model.vocab[2:7])
             raise ValueError(f"none of {tokens} occurs in the training text, so the model knows nothing "
                              f"about this context; try tokens such as {examples}")
-        model = self._model(n, k)
+        model = self._model(n, smoothing, k)
         self.probs = model.next_token_probs_array(tokens)
         used = tokens[-(n - 1):] if n > 1 else []
         shown = " ".join(used) if used else "(nothing: a unigram model ignores the context)"
+        rule = f"add-k with k = {k:.3g}" if smoothing == "add-k" else f"Kneser-Ney, discount {model.discount:g}"
         fig = plot_next_token_probs((model.vocab, self.probs), top=self.top,
-                                    title=f"P(next | {shown})   n = {n}, add-k with k = {k:.3g}", ax=self._ax)
+                                    title=f"P(next | {shown})   n = {n}, {rule}", ax=self._ax)
 
         h = entropy(self.probs)
         best = self.probs.argsort()[::-1][:5]
