@@ -142,19 +142,23 @@ def lesson_09():
 
 
 def lesson_10():
+    # the lesson's default run (notebooks/10_tiny_gpt.ipynb, section 3), seeded: about 80 s on one thread
     from gptlab.model import GPT, GPTConfig
     from gptlab.tokenizers import CharTokenizer
     from gptlab.train import TrainConfig, Trainer, encode_splits
 
-    text = data.load_text("shakespeare")[:300_000]
+    text = data.load_text("shakespeare")[:1_000_000]
     tok = CharTokenizer().fit(text)
-    train_ids, val_ids = encode_splits(text, tok)
+    train_ids, val_ids = encode_splits(text, tok, val_fraction=0.1)
     torch.manual_seed(0)
-    model = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=64, n_layer=2, n_head=4, n_embd=64))
-    cfg = TrainConfig(max_steps=300, batch_size=16, block_size=64, learning_rate=2e-3, warmup_steps=20,
-                      eval_interval=50, eval_steps=5, progress=False, device="cpu")
+    model = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=64, n_layer=2, n_head=4, n_embd=128))
+    cfg = TrainConfig(max_steps=1500, batch_size=16, block_size=64, learning_rate=0.005, warmup_steps=30,
+                      betas=(0.9, 0.99), eval_interval=200, eval_steps=10, progress=False, device="cpu")
     history = Trainer(model, cfg, train_ids, val_ids).fit()
-    return plotting.plot_history(history)
+    fig = plotting.plot_history(history)
+    fig.axes[0].set_title(f"lesson 10's GPT, {cfg.max_steps} steps: validation "
+                          f"{history.val_loss[0]:.2f} -> {history.val_loss[-1]:.2f}")
+    return fig
 
 
 def lesson_11():
