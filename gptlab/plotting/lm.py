@@ -411,7 +411,7 @@ def plot_perplexity_bars(perplexities: Mapping[str, float], title: str | None = 
     labels, values = list(perplexities), _np(list(perplexities.values()))
     if not np.isfinite(values).all():
         raise ValueError("every perplexity must be finite to be drawn as a bar")
-    fig, ax = _axes(ax, (6.4, 0.5 * len(labels) + 1.2))
+    fig, ax = _axes(ax, (8.0, 0.55 * len(labels) + 1.4))
     y = np.arange(len(labels))[::-1]
     ax.barh(y, values, color=[f"C{i}" for i in range(len(labels))], alpha=0.8)
     for yi, v in zip(y, values):
@@ -420,7 +420,7 @@ def plot_perplexity_bars(perplexities: Mapping[str, float], title: str | None = 
     span = max(hi - lo, 0.05 * hi)
     ax.set_xlim(max(0.0, lo - span), hi + 0.6 * span)       # not from 0: the gap is what matters
     ax.set_yticks(y, labels)
-    ax.set_xlabel("held-out perplexity (lower is better; the axis does not start at 0)")
+    ax.set_xlabel("perplexity (lower is better; the axis does not start at 0)")
     ax.grid(alpha=0.3, axis="x")
     if title:
         ax.set_title(title, fontsize=10)
