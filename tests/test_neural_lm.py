@@ -153,3 +153,37 @@ def test_bad_training_arguments():
         model(torch.zeros(3, 4, dtype=torch.long))
     with pytest.raises(ValueError, match="token_ids is empty"):
         make_windows([[], []], 2, 0)
+
+
+def test_train_mlp_lm_is_the_hand_written_loop_of_lesson_01():
+    """Lesson 01 §9.4 writes the loop by hand (lookup, tanh, dropout, cross-entropy, AdamW, cosine) and
+    claims train_mlp_lm gives the same losses and weights on the same seeds."""
+    g = torch.Generator().manual_seed(1)
+    X, Y = torch.randint(0, 20, (300, 3), generator=g), torch.randint(0, 20, (300,), generator=g)
+    steps, batch_size, lr = 12, 32, 2e-2
+
+    torch.manual_seed(0)
+    hand = MLPLanguageModel(20, 3, d_embd=8, d_hidden=16, dropout=0.5)
+    batches = torch.Generator().manual_seed(0)
+    optimizer = torch.optim.AdamW(hand.parameters(), lr=lr, weight_decay=0.0)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps, eta_min=lr / 10)
+    hand_losses = []
+    for _ in range(steps):
+        batch = torch.randint(0, X.size(0), (batch_size,), generator=batches)
+        x = hand.wte.weight[X[batch]].reshape(batch_size, -1)
+        h = F.dropout(torch.tanh(x @ hand.hidden.weight.T + hand.hidden.bias), p=0.5, training=True)
+        loss = F.cross_entropy(h @ hand.lm_head.weight.T + hand.lm_head.bias, Y[batch])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        hand_losses.append(loss.item())
+
+    torch.manual_seed(0)
+    packaged = MLPLanguageModel(20, 3, d_embd=8, d_hidden=16, dropout=0.5)
+    losses = train_mlp_lm(packaged, X, Y, steps=steps, batch_size=batch_size, lr=lr, device="cpu", generator=0,
+                          progress=False)
+    assert losses == pytest.approx(hand_losses, rel=1e-5)
+    assert hand_losses[-1] < hand_losses[0]
+    for a, b in zip(hand.parameters(), packaged.parameters()):
+        assert torch.allclose(a, b, atol=1e-6)
