@@ -21,7 +21,14 @@ from gptlab.plotting import figure_to_png
 from gptlab.plotting._live import is_live, mark_dynamic
 from gptlab.plotting.lm import _nice_limit
 from gptlab.tokenizers import CharTokenizer
-from gptlab.widgets import NGramExplorer, PositionExplorer, RouterExplorer, SamplingExplorer, ScalingExplorer
+from gptlab.widgets import (
+    BlendExplorer,
+    NGramExplorer,
+    PositionExplorer,
+    RouterExplorer,
+    SamplingExplorer,
+    ScalingExplorer,
+)
 
 # antialiased edges where a redrawn artist meets a kept one (a bar's corner on the frame) may
 # blend a little differently; anything that was forgotten or stale covers far more than this
@@ -75,7 +82,8 @@ def _tiny_gpt(**extra):
 def _ngram():
     return NGramExplorer(_sentences(), n=3, k=0.1, context="i am", max_n=4), [
         {"n": 1}, {"k": 1.0}, {"n": 3, "context": "the king"}, {"n": 4}, {"k": 0.01},
-        {"context": "to be or not"}, {"n": 2}, {"context": "question"}]
+        {"context": "to be or not"}, {"n": 2}, {"context": "question"}, {"smoothing": "kneser-ney"}, {"n": 4},
+        {"smoothing": "add-k"}]
 
 
 def _sampling():
@@ -113,7 +121,13 @@ def _router():
         {"text": "be"}, {"top_k": 4}]
 
 
-EXPLORERS = {"ngram": _ngram, "sampling": _sampling, "sampling_continuation": _sampling_continuation,
+def _blend():
+    vectors = {"the": [-2.0, 0.0], "cat": [2.0, 0.0], "dog": [1.9, 0.6], "sat": [0.0, 2.0]}
+    return BlendExplorer(vectors, "the cat sat", query=1), [
+        {"query": 2}, {"text": "the dog sat the cat"}, {"query": 4}, {"text": "cat dog"}, {"query": 0}]
+
+
+EXPLORERS = {"blend": _blend, "ngram": _ngram, "sampling": _sampling, "sampling_continuation": _sampling_continuation,
              "scaling": _scaling, "position": _position,
              "router": _router}
 
@@ -131,7 +145,8 @@ def test_fast_redraw_equals_a_full_redraw_after_every_move(name):
         assert _different(fast, _full_render(explorer.figure)) <= MAX_DIFFERENT, f"after {move}"
 
 
-@pytest.mark.parametrize("name, move", [("ngram", {"k": 0.5}), ("scaling", {"d": 8}), ("scaling", {"T": 5}),
+@pytest.mark.parametrize("name, move", [("blend", {"query": 2}), ("ngram", {"k": 0.5}),
+                                        ("scaling", {"d": 8}), ("scaling", {"T": 5}),
                                         ("position", {"position": 9}), ("position", {"kind": "rope"})])
 def test_a_first_move_draws_only_what_changed(name, move, monkeypatch):
     explorer, _ = EXPLORERS[name]()

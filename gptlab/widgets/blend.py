@@ -6,6 +6,7 @@ import torch
 
 from .._checks import check_int
 from ..attention import dot_product_attention
+from ..plotting._live import mark_dynamic
 from ..plotting.attention import plot_blend
 from ._base import Explorer
 
@@ -63,8 +64,16 @@ class BlendExplorer(Explorer):
         X = torch.stack([self.vectors[w] for w in words])  # (T, 2)
         outputs, weights = dot_product_attention(X)  # (T, 2), (T, T)
         self.words, self.weights, self.outputs = words, weights, outputs
+        first = self._fig is None
         self._fig = plot_blend(X, outputs, weights, words, query=query, fig=self._fig, radius=self.radius,
                                title=f"y_{words[query]} (position {query}) is a blend of the inputs")
+        ax = self._fig.axes[0]
+        if first:  # lay the figure out once, with everything visible, and keep that layout
+            self._fig.draw_without_rendering()
+            self._fig.set_layout_engine("none")
+        # the limits never move, so the frame and ticks are the background; what is inside changes
+        mark_dynamic(self._fig, [*ax.lines, *ax.collections, *ax.texts, ax.title, ax.get_legend()],
+                     key="fixed frame")
         parts = [f"{weights[query, j]:.2f} × {w}" for j, w in enumerate(words)]
         summary = (f"y_{words[query]} = " + " + ".join(parts) + "\n"
                    f"        = ({outputs[query, 0]:.2f}, {outputs[query, 1]:.2f});  the weights sum to "
