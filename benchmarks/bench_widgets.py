@@ -45,8 +45,12 @@ def later_explorers() -> list[tuple[str, object, list[dict]]]:
     attention = AttentionExplorer.from_text(gpt, tok, text)
     router = RouterExplorer(moe, tok, text)
     scaling, position = ScalingExplorer(), PositionExplorer()
+    sampling_gpt = SamplingExplorer.from_model(gpt, tok.encode(text), tok.vocab, generate=40)
     n = len(text)
     return [
+        ("SamplingExplorer.from_model (tiny GPT, +40 tokens)", sampling_gpt,
+         [({"temperature": (i % 8) * 0.25}, {"top_k": (i * 7) % 20}, {"top_p": 0.05 + (i % 19) * 0.05},
+           {"repetition_penalty": 1 + (i % 10) / 10})[i % 4] for i in range(30)]),
         ("AttentionExplorer (layer, head, query, mask)", attention,
          [({"layer": i % 2}, {"head": i % 4}, {"query": i % n}, {"causal": bool(i % 2)})[i % 4] for i in range(30)]),
         ("ScalingExplorer (d, scaled, T)", scaling,
