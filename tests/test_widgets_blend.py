@@ -58,3 +58,20 @@ def test_plot_blend_checks_shapes():
         plot_blend(torch.zeros(3, 4), torch.zeros(3, 4), W, ["a", "b", "c"])
     with pytest.raises(ValueError, match="query"):
         plot_blend(X, W @ X, W, ["a", "b", "c"], query=3)
+
+
+def test_plot_qkv_flow_draws_nine_matrices_and_checks_shapes():
+    from gptlab.plotting.attention import plot_qkv_flow
+
+    g = torch.Generator().manual_seed(0)
+    X, Wq, Wk, Wv = (torch.randn(*s, generator=g) for s in ((5, 4), (4, 3), (4, 3), (4, 3)))
+    Q, K, V = X @ Wq, X @ Wk, X @ Wv
+    W = torch.softmax(Q @ K.T / 3 ** 0.5, dim=-1)
+    fig = plot_qkv_flow(X, Wq, Wk, Wv, Q, K, V, W, W @ V)
+    shown = [ax for ax in fig.axes if ax.axison]
+    assert len(shown) == 9
+    assert any("5 × 5" in ax.get_title() for ax in shown) and any("4 × 3" in ax.get_title() for ax in shown)
+    with pytest.raises(ValueError, match="W_k must have d_model=4"):
+        plot_qkv_flow(X, Wq, Wk.T, Wv, Q, K, V, W, W @ V)
+    with pytest.raises(ValueError, match="weights must be"):
+        plot_qkv_flow(X, Wq, Wk, Wv, Q, K, V, W[:4], W @ V)

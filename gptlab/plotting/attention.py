@@ -496,3 +496,49 @@ def plot_blend(inputs, outputs, weights, tokens, *, query: int | None = None, ax
     if title:
         ax.set_title(title, fontsize=10, y=1.0)  # placed, not re-measured: fast redraws keep it
     return fig
+
+
+def plot_qkv_flow(x, W_q, W_k, W_v, q, k, v, weights, y, tokens=None) -> Figure:
+    """The lecture's picture of attention with projections, drawn from real tensors (lesson 04).
+
+    Left to right: the inputs ``x`` (T, d_model); the three matrices ``W_q, W_k, W_v``
+    (d_model, d_head); what they make, ``q = x W_q``, ``k = x W_k``, ``v = x W_v`` (T, d_head);
+    the ``weights`` (T, T) = softmax(q kᵀ / √d_head); the outputs ``y`` = weights · v (T, d_head).
+    Every matrix is a heatmap of its numbers (blue negative, red positive; the weights 0 to 1).
+    """
+    mats = {name: _as_numpy(m, name) for name, m in
+            (("x", x), ("W_q", W_q), ("W_k", W_k), ("W_v", W_v), ("q", q), ("k", k), ("v", v),
+             ("weights", weights), ("y", y))}
+    if any(m.ndim != 2 for m in mats.values()):
+        raise ValueError("every input must be a 2-D matrix (one sequence, no batch)")
+    T, d_model = mats["x"].shape
+    for name in ("W_q", "W_k", "W_v"):
+        if mats[name].shape[0] != d_model:
+            raise ValueError(f"{name} must have d_model={d_model} rows, got shape {mats[name].shape}")
+    if mats["weights"].shape != (T, T):
+        raise ValueError(f"weights must be ({T}, {T}), got {mats['weights'].shape}")
+    labels = _check_tokens("tokens", tokens if tokens is not None else [f"x{i}" for i in range(T)], T, "rows of x")
+    fig, axes = new_figure(3, 5, figsize=(11.0, 5.4), squeeze=False)
+    for ax in axes.flat:
+        ax.set_axis_off()
+    scale = max(float(np.abs(m).max()) for name, m in mats.items() if name != "weights") or 1.0
+    where = {"x": (1, 0, "x (the inputs)"), "W_q": (0, 1, "→ W_q"), "W_k": (1, 1, "→ W_k"),
+             "W_v": (2, 1, "→ W_v"), "q": (0, 2, "→ q = x W_q"), "k": (1, 2, "→ k = x W_k"),
+             "v": (2, 2, "→ v = x W_v"), "weights": (1, 3, "→ softmax(q kᵀ/√d)"), "y": (1, 4, "→ y = weights · v")}
+    for name, (r, c, title) in where.items():
+        ax = axes[r, c]
+        ax.set_axis_on()
+        m = mats[name]
+        if name == "weights":
+            ax.imshow(m, cmap="Blues", vmin=0.0, vmax=1.0)
+        else:
+            ax.imshow(m, cmap="RdBu_r", vmin=-scale, vmax=scale)
+        ax.set_title(f"{title}\n{m.shape[0]} × {m.shape[1]}", fontsize=9)
+        ax.set_xticks([])
+        if name in ("x", "q", "k", "v", "weights", "y"):
+            ax.set_yticks(range(T), labels, fontsize=7)
+        else:
+            ax.set_yticks([])
+    axes[1, 3].set_xticks(range(T), labels, fontsize=7, rotation=90)
+    fig.suptitle("attention with projections: every token makes a query, a key and a value", fontsize=10)
+    return fig
