@@ -363,6 +363,7 @@ def test_ngram_explorer_offers_kneser_ney_on_the_same_counts(monkeypatch):
     assert "Kneser-Ney, discount 0.75" in ex.figure.axes[0].get_title()
     ex.set(context="purple cat")                        # an unseen context backs off instead of going flat
     assert ex.error is None and ex.probs.max() > 2 * ex.probs.min()
+    assert "Kneser-Ney falls back on what follows 'cat'" in ex.summary
     ex.set(smoothing="add-k")
     assert np.allclose(ex.probs, ex.model.with_order(3).with_k(0.1).next_token_probs_array(["purple", "cat"]))
 

@@ -80,6 +80,12 @@ class NGramExplorer(Explorer):
         best = self.probs.argsort()[::-1][:5]
         lines = [f"context used (last n-1 = {n - 1} tokens): {shown}"
                  + (f"   seen {model.context_count(tokens)} times in training" if n > 1 else "")]
+        if smoothing == "kneser-ney" and n > 1 and model.context_count(tokens) == 0:
+            # the longest shorter context that was seen: where Kneser-Ney's answer comes from
+            seen = next((used[i:] for i in range(1, len(used))
+                         if self._model(len(used) - i + 1, smoothing, k).context_count(used[i:]) > 0), [])
+            lines.append("context never seen: Kneser-Ney falls back on "
+                         + (f"what follows {' '.join(seen)!r}" if seen else "the continuation counts (unigram level)"))
         if unknown:
             lines.append(f"not in the training text, read as <unk>: {', '.join(map(repr, unknown))}")
         lines.append("most likely: " + ", ".join(f"{model.vocab[i]!r} {self.probs[i]:.3f}" for i in best))
