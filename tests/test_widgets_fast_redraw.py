@@ -23,6 +23,7 @@ from gptlab.plotting.lm import _nice_limit
 from gptlab.tokenizers import CharTokenizer
 from gptlab.widgets import (
     BlendExplorer,
+    LookupExplorer,
     NGramExplorer,
     PositionExplorer,
     RouterExplorer,
@@ -127,7 +128,30 @@ def _blend():
         {"query": 2}, {"text": "the dog sat the cat"}, {"query": 4}, {"text": "cat dog"}, {"query": 0}]
 
 
-EXPLORERS = {"blend": _blend, "ngram": _ngram, "sampling": _sampling, "sampling_continuation": _sampling_continuation,
+def _lookup():
+    from gptlab.attention import SelfAttention
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential()
+    model.attn = SelfAttention(10, 4)
+    model.forward = lambda x: model.attn(x)[:, -1]  # four "values": the output itself is the score
+
+    def encode(text):
+        *pairs, question = text.split()
+        x = torch.zeros(1, len(pairs) + 1, 10)
+        for t, pair in enumerate(pairs):
+            key, value = pair.split(":")
+            x[0, t, "ABC".index(key)] = 1
+            x[0, t, 3 + int(value)] = 1
+        x[0, -1, 7 + "ABC".index(question.rstrip("?"))] = 1
+        return x
+
+    return LookupExplorer(model, model.attn, encode, "A:1 B:2 C:3 B?"), [
+        {"text": "A:1 B:2 C:3 A?"}, {"text": "C:0 C?"}, {"text": "A:3 B:3 C:3 A:0 B:1 C?"}, {"text": "A:1 B:2 C:3 B?"}]
+
+
+EXPLORERS = {"blend": _blend, "lookup": _lookup,
+             "ngram": _ngram, "sampling": _sampling, "sampling_continuation": _sampling_continuation,
              "scaling": _scaling, "position": _position,
              "router": _router}
 

@@ -14,6 +14,7 @@ _WHERE = {
     "SamplingExplorer": "sampling",
     "AttentionExplorer": "attention",
     "BlendExplorer": "blend",
+    "LookupExplorer": "lookup",
     "ScalingExplorer": "dot_product_scaling",
     "PositionExplorer": "position",
     "RouterExplorer": "router",
