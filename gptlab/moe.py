@@ -81,6 +81,14 @@ def load_balancing_loss(router_probs: torch.Tensor, expert_index: torch.Tensor) 
     return n_experts * (f * P).sum()
 
 
+def dense_gates(router_probs: torch.Tensor, top_k: int) -> torch.Tensor:
+    """(N, n_experts) router probabilities -> (N, n_experts) gates: each token's renormalised
+    top_k probabilities at its chosen experts, 0 elsewhere (rows sum to 1)."""
+    n_experts, top_k = _check_moe_config(router_probs.size(-1), top_k)
+    top, index = router_probs.topk(top_k, dim=-1)  # (N, k) best first
+    return torch.zeros_like(router_probs).scatter(-1, index, top / top.sum(dim=-1, keepdim=True))
+
+
 def _first_come_first_served(expert_index: torch.Tensor, capacity: int, n_experts: int) -> torch.Tensor:
     """(N, top_k) bool, True where an assignment fits in its expert's capacity.
 

@@ -391,3 +391,22 @@ def test_plot_router_state_rejects_mismatched_inputs():
         plot_router_state(["a", "b", "c"], experts, gates, torch.tensor([1, 1]), n_experts=2)
     with pytest.raises(ValueError, match="one count per expert \\(2\\)"):
         plot_router_state(["a", "b"], experts, gates, torch.tensor([1, 1, 0]), n_experts=2)
+
+
+def test_dense_gates_matches_moe_routing_and_rows_sum_to_one():
+    from gptlab.moe import dense_gates
+    from gptlab.plotting.moe import show_token
+
+    torch.manual_seed(0)
+    moe = MoE(8, 4, top_k=2)
+    x = torch.randn(6, 8)
+    moe(x)
+    probs = torch.softmax(moe.router(x), dim=-1)
+    g = dense_gates(probs, 2)
+    r = moe.last_routing
+    assert torch.allclose(g.gather(-1, r.experts), r.gates, atol=1e-6)  # the same gates, in place
+    assert ((g > 0).sum(-1) == 2).all() and torch.allclose(g.sum(-1), torch.ones(6))
+    assert torch.allclose(dense_gates(probs, 4), probs, atol=1e-6)  # top-k = all: the probabilities
+    with pytest.raises(ValueError, match="top_k"):
+        dense_gates(probs, 5)
+    assert show_token(" ") == "␣" and show_token("\n") == "\\n" and show_token("a") == "a"

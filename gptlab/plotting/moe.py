@@ -12,6 +12,11 @@ from ._base import new_figure
 from ._live import mark_dynamic
 
 
+def show_token(token: str) -> str:
+    """A token as a tile label: a space drawn as '␣', other control characters escaped ('\\n')."""
+    return "␣" if token == " " else repr(token)[1:-1]
+
+
 def _as_numpy(values) -> np.ndarray:
     """Tensors (on any device) and lists alike, as a NumPy array."""
     if hasattr(values, "detach"):
@@ -77,7 +82,7 @@ def plot_routing(tokens: list[str], experts, gates, n_experts: int | None = None
         alpha = 0.35 + 0.65 * gates[i, 0]  # a confident first choice is a solid tile
         ax.add_patch(Rectangle((col + 0.05, -row - 0.95), 0.9, 0.9, facecolor=colors[first], alpha=alpha,
                                edgecolor="black", linewidth=0.5))
-        ax.text(col + 0.5, -row - 0.35, repr(token)[1:-1], ha="center", va="center", fontsize=9)
+        ax.text(col + 0.5, -row - 0.35, show_token(token), ha="center", va="center", fontsize=9)
         sep = " " if experts.shape[1] <= 2 else "\n"  # more than two choices: one per line
         choices = sep.join(f"E{int(e)}:{g:.2f}" for e, g in zip(experts[i], gates[i]))
         ax.text(col + 0.5, -row - 0.72, choices, ha="center", va="center", fontsize=6)
@@ -173,7 +178,7 @@ def plot_router_state(tokens: list[str], experts, gates, tokens_per_expert, n_ex
         if shown:
             patch.set_facecolor(colors[int(experts[i, 0])])
             patch.set_alpha(0.35 + 0.65 * gates[i, 0])  # a confident first choice is a solid tile
-            word.set_text(repr(tokens[i])[1:-1])
+            word.set_text(show_token(tokens[i]))
             choices.set_text(sep.join(f"E{int(e)}:{g:.2f}" for e, g in zip(experts[i], gates[i])))
             dynamic += [patch, word, choices]
     for rect, count in zip(parts["bars"], counts):

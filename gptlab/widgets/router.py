@@ -209,4 +209,4 @@ class RouterExplorer(Explorer):
 
 def _show(token: str) -> str:
     """A token in the summary; blank ones (' ', '\\n') quoted so they can be seen."""
-    return repr(token) if token.strip() == "" else token
+    return "␣" if token == " " else repr(token) if token.strip() == "" else token
