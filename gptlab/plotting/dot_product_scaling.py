@@ -18,6 +18,11 @@ __all__ = ["plot_qk_variance", "plot_softmax_jacobians", "plot_saturation", "plo
 UNSCALED_COLOR, SCALED_COLOR = "tab:red", "tab:blue"
 
 
+# the gradient panel's floor: float32 softmax Jacobians reach 1e-20 unscaled at d = 1024; an
+# exact 0 (every other weight underflowed) is drawn on the floor
+_FLOOR = 1e-24
+
+
 def _np(values) -> np.ndarray:
     if hasattr(values, "detach"):
         values = values.detach().cpu().numpy()
@@ -73,7 +78,7 @@ def plot_softmax_jacobians(weights: Sequence, jacobians: Sequence, labels: Seque
             ax.set_ylabel("softmax weight")
         ax = axes[1, col]
         image = ax.imshow(jac, cmap="RdBu_r", vmin=-vmax, vmax=vmax)
-        ax.set_title(f"‖J‖ = {np.linalg.norm(jac):.2g}", fontsize=9)
+        ax.set_title(f"|J| = {np.linalg.norm(jac):.2g}", fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
         if col == 0:
@@ -117,7 +122,7 @@ def plot_saturation(unscaled: Mapping, scaled: Mapping, T: int) -> Figure:
     ax_h.set_title(f"how spread out the attention is (T = {T} keys)", fontsize=10)
     ax_h.legend(fontsize="small")
     _draw_curves(ax_g, unscaled, scaled, "jacobian_norm", log_y=True)
-    ax_g.set_ylabel("‖diag(p) − ppᵀ‖ (median)")
+    ax_g.set_ylabel("size of diag(p) − ppᵀ (Frobenius, median)")
     ax_g.set_title("how much gradient passes the softmax", fontsize=10)
     ax_g.legend(fontsize="small")
     return fig
@@ -166,8 +171,8 @@ def plot_scaling_state(weights, d: int, scaled: bool, entropy: float, jacobian_n
 
         curves_g = _draw_curves(ax_g, unscaled_curve, scaled_curve, "jacobian_norm", log_y=True, sparse=True)
         (star_g,) = ax_g.plot([d], [1.0], "*", color="black", ms=13, zorder=6)
-        ax_g.set_ylim(1e-12, 1.0)  # fixed, so the axis does not jump between draws
-        ax_g.set_ylabel("‖diag(p) − ppᵀ‖")
+        ax_g.set_ylim(_FLOOR, 1.0)  # fixed, so the axis does not jump between draws
+        ax_g.set_ylabel("size of diag(p) − ppᵀ (Frobenius)")
         ax_g.set_title("gradient through the softmax", fontsize=10, y=1.0)
         # one legend for all three panels, above them: nothing that moves ever passes under it,
         # so it is drawn once (legends inside the panels cost more per redraw than the rest)
@@ -195,7 +200,7 @@ def plot_scaling_state(weights, d: int, scaled: bool, entropy: float, jacobian_n
         rect.set_facecolor(color)
     parts["title"].set_text(f"one query, d = {d}, {'q·k / √d' if scaled else 'q·k (unscaled)'}")
     parts["star_h"].set_data([d], [entropy])
-    parts["star_g"].set_data([d], [max(jacobian_norm, 1e-12)])
+    parts["star_g"].set_data([d], [max(jacobian_norm, _FLOOR)])
     # everything that depends on T or d is redrawn, in z-order (the uniform line lies over the
     # bars), and so are the frames (spines), which the bars and markers touch
     spines = [spine for ax in fig.axes for spine in ax.spines.values()]

@@ -21,12 +21,12 @@ class ScalingExplorer(Explorer):
     Controls: ``d`` (the dimension, log-spaced choices), ``scaled`` (divide q·k by sqrt(d)),
     ``T`` (how many keys). The draw is fixed by ``seed``: for a given d the same query and keys
     come back, whatever T (the first T of ``T_max`` keys) and whether scaled or not. The picture:
-    the weights as bars, and where this draw sits on the mean entropy and gradient-size curves.
+    the weights as bars, and where this draw sits on the median entropy and gradient-size curves.
     After a redraw, ``explorer.stats`` holds the numbers (a ``gptlab.dot_product_scaling.AttentionSharpness``).
     """
 
     def __init__(self, d: int = 64, scaled: bool = True, T: int = 8, *, dims=DEFAULT_DIMS, T_max: int = 32,
-                 seed: int = 0, n_samples: int = 128):
+                 seed: int = 0, n_samples: int = 256):
         if isinstance(dims, (int, str)) or len(dims) == 0:
             raise ValueError(f"dims must be a non-empty list of dimensions such as {list(DEFAULT_DIMS)}, got {dims!r}")
         self.dims = sorted({check_int(f"dims[{i}]", v, min_value=1) for i, v in enumerate(dims)})
@@ -58,7 +58,7 @@ class ScalingExplorer(Explorer):
         return self._draws[d]
 
     def _curve(self, T: int) -> tuple[dict, dict]:
-        """Mean saturation against d (unscaled, scaled) for T keys."""
+        """Median saturation against d (unscaled, scaled) for T keys."""
         if T not in self._curves:
             self._curves[T] = tuple(saturation_curve(self.dims, T=T, scaled=s, n_samples=self.n_samples,
                                                      seed=self.seed) for s in (False, True))
@@ -84,8 +84,8 @@ class ScalingExplorer(Explorer):
             f"entropy {stats.entropy.item():.3f} nats of a possible log {T} = {h_max:.3f} "
             f"({100 * stats.entropy.item() / h_max:.0f}%)",
             f"max weight {stats.max_weight.item():.3f} (uniform: {1 / T:.3f})",
-            f"gradient through softmax ‖diag(p) − ppᵀ‖ = {stats.jacobian_norm.item():.2g} "
+            f"gradient through softmax |diag(p) − ppᵀ| = {stats.jacobian_norm.item():.2g} "
             f"({'unscaled' if scaled else 'scaled'}: {other.jacobian_norm.item():.2g}); "
-            f"reaching q ‖∂p/∂q‖ = {stats.query_grad_norm.item():.2g}",
+            f"reaching q |∂p/∂q| = {stats.query_grad_norm.item():.2g}",
         ])
         return fig, summary
