@@ -194,3 +194,12 @@ def test_capacity_shows_dropped_assignments(tok):
     assert dropped >= T * 2 - 4 * capacity > 0  # at most capacity per expert survive
     assert f"{dropped} of {T * 2} assignments dropped" in ex.summary
     assert isinstance(model.blocks[0].mlp, MoE) and model.blocks[0].mlp.capacity_factor == 0.5
+
+
+def test_spaces_are_drawn_as_a_visible_glyph(explorer):
+    """A space is a token too: its tile and its place in the first-choice line show '␣', never a blank."""
+    assert " " in PROMPT
+    first_choices = [line for line in explorer.summary.splitlines() if line.startswith("first choices:")][0]
+    assert "␣" in first_choices and "' '" not in first_choices
+    labels = [t.get_text() for t in explorer.figure.axes[0].texts if t.get_visible()]
+    assert "␣" in labels and " " not in labels
