@@ -177,3 +177,15 @@ def test_key_value_lookup_rejects_a_bad_input_shape():
         model(torch.zeros(2, 6, dtype=torch.long))
     with pytest.raises(ValueError, match="d_head=0"):
         KeyValueLookup(d_head=0)
+
+
+def test_jacobian_norm_rises_then_falls_with_sharpness():
+    # lesson 05 section 4: a little sharpening raises |J|, saturation brings it to 0
+    # (independent reference: autograd's Jacobian of the softmax)
+    s = torch.tensor([0.3, -1.2, 1.1, 0.4, -0.5, 0.9, -0.1, 1.3])
+    sizes = [torch.linalg.norm(torch.autograd.functional.jacobian(lambda x: torch.softmax(x, -1), s * c)).item()
+             for c in (0, 1, 4, 22.6)]  # the Jacobian with respect to the sharpened scores s * c
+    assert sizes[0] < sizes[1] < sizes[2] > sizes[3]
+    assert sizes[3] < 0.1 * sizes[2]
+    # and two equal weights beat uniform over 4 keys, although sharper
+    assert softmax_jacobian_norm(torch.tensor([0.5, 0.5, 0, 0])) > softmax_jacobian_norm(torch.full((4,), 0.25))

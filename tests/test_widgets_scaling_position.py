@@ -67,6 +67,21 @@ def test_scaling_explorer_draw_is_fixed_for_a_given_d(scaling):
     torch.testing.assert_close(scaling.stats.scores[:4], first)  # the first 4 keys are the same keys
 
 
+def test_scaling_explorer_curves_are_section_4s_and_the_star_is_not_clamped_at_1e_12():
+    import inspect
+
+    from gptlab.dot_product_scaling import saturation_curve
+
+    # lesson 05 says the widget shows the median curves of section 4: the same number of draws
+    default = inspect.signature(ScalingExplorer).parameters["n_samples"].default
+    assert default == inspect.signature(saturation_curve).parameters["n_samples"].default
+    ex = ScalingExplorer(d=1024, scaled=False, T=8, n_samples=16)
+    assert 0 < ex.stats.jacobian_norm.item() < 1e-12  # this draw is far below the old 1e-12 clamp
+    star = ex.figure.__dict__["_gptlab_scaling_state"]["star_g"]
+    assert star.get_ydata()[0] == pytest.approx(ex.stats.jacobian_norm.item())
+    assert ex.figure.axes[2].get_ylim()[0] <= star.get_ydata()[0]
+
+
 def test_scaling_explorer_bad_inputs_name_the_parameter():
     with pytest.raises(ValueError, match="d=3 must be one of dims"):
         ScalingExplorer(d=3)

@@ -122,7 +122,7 @@ def plot_saturation(unscaled: Mapping, scaled: Mapping, T: int) -> Figure:
     ax_h.set_title(f"how spread out the attention is (T = {T} keys)", fontsize=10)
     ax_h.legend(fontsize="small")
     _draw_curves(ax_g, unscaled, scaled, "jacobian_norm", log_y=True)
-    ax_g.set_ylabel("size of diag(p) − ppᵀ (Frobenius, median)")
+    ax_g.set_ylabel("size of diag(p) − ppᵀ (median)")
     ax_g.set_title("how much gradient passes the softmax", fontsize=10)
     ax_g.legend(fontsize="small")
     return fig
@@ -172,7 +172,7 @@ def plot_scaling_state(weights, d: int, scaled: bool, entropy: float, jacobian_n
         curves_g = _draw_curves(ax_g, unscaled_curve, scaled_curve, "jacobian_norm", log_y=True, sparse=True)
         (star_g,) = ax_g.plot([d], [1.0], "*", color="black", ms=13, zorder=6)
         ax_g.set_ylim(_FLOOR, 1.0)  # fixed, so the axis does not jump between draws
-        ax_g.set_ylabel("size of diag(p) − ppᵀ (Frobenius)")
+        ax_g.set_ylabel("size of diag(p) − ppᵀ")
         ax_g.set_title("gradient through the softmax", fontsize=10, y=1.0)
         # one legend for all three panels, above them: nothing that moves ever passes under it,
         # so it is drawn once (legends inside the panels cost more per redraw than the rest)
