@@ -1,0 +1,17 @@
+"""Hints for lesson 08 (position), from a nudge to a stronger pointer."""
+
+HINTS = {
+    "8.1": ["Column 1 belongs to the first pair of columns (i = 0): is it a sin or a cos?",
+            "The first pair turns at speed 1/10000^0 = 1, so its angle at position 2 is 2 radians."],
+    "8.2": ["A learned position table is an nn.Embedding with one row per position.",
+            "It holds num_positions x d_model numbers; GPT-2 has 1024 positions and width 768."],
+    "8.3": ["With RoPE the score of a query at m and a key at n depends only on one number made from m and n.",
+            "Which pairs (m, n) in the list share the same m - n as the first one?"],
+    "8.4": ["Without positions the model sees a sequence and its sorted twin as the same bag of tokens.",
+            "Pair every unsorted sequence with its sorted twin: the model must answer both the same way, "
+            "so at best it is right on one of each pair."],
+    "8.5": ["Section 2: the even columns hold sin, the odd ones cos, of the angle pos x omega_i.",
+            "omega_i = 1 / 10000^(2i/d) for pair i; build a (T, 1) column of positions and a (d/2,) row of speeds."],
+}
+HINTS["8.6"] = ["Which pairs of columns does d = 8 keep: the fast ones or the slow ones?",
+                "A slow pair barely turns between positions 10 and 60; a fast pair has wrapped round many times."]
