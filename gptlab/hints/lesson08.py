@@ -13,5 +13,5 @@ HINTS = {
     "8.5": ["Section 2: the even columns hold sin, the odd ones cos, of the angle pos x omega_i.",
             "omega_i = 1 / 10000^(2i/d) for pair i; build a (T, 1) column of positions and a (d/2,) row of speeds."],
 }
-HINTS["8.6"] = ["Which pairs of columns does d = 8 keep: the fast ones or the slow ones?",
-                "A slow pair barely turns between positions 10 and 60; a fast pair has wrapped round many times."]
+HINTS["8.6"] = ["The cosine similarity of two codes is the average, over the pairs, of cos(offset x speed).",
+                "Slow pairs give about 1 at either width; with fewer fast pairs, their cosines average out less."]
