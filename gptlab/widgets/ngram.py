@@ -79,7 +79,7 @@ class NGramExplorer(Explorer):
         h = entropy(self.probs)
         best = self.probs.argsort()[::-1][:5]
         lines = [f"context used (last n-1 = {n - 1} tokens): {shown}"
-                 + (f"   seen {model.context_count(tokens)} times in training" if n > 1 else "")]
+                 + (f"   seen {_times(model.context_count(tokens))} in training" if n > 1 else "")]
         if smoothing == "kneser-ney" and n > 1 and model.context_count(tokens) == 0:
             # the longest shorter context that was seen: where Kneser-Ney's answer comes from
             seen = next((used[i:] for i in range(1, len(used))
@@ -92,3 +92,7 @@ class NGramExplorer(Explorer):
         lines.append(f"entropy {h:.2f} nats: as uncertain as a fair choice among e^H = {math.exp(h):.0f} "
                      f"of the {len(model.vocab)} tokens")
         return fig, "\n".join(lines)
+
+
+def _times(count: int) -> str:
+    return "once" if count == 1 else f"{count:,} times"
