@@ -112,18 +112,8 @@ def lesson_06():
 
 
 def lesson_07():
-    from gptlab.diagnostics import grad_norms_per_layer
-    from gptlab.model import GPT, GPTConfig
-
-    norms = {}
-    for norm in ("post", "pre"):
-        torch.manual_seed(0)
-        model = GPT(GPTConfig(vocab_size=65, block_size=32, n_layer=12, n_head=4, n_embd=64, norm=norm))
-        idx = torch.randint(0, 65, (8, 32))
-        _, loss = model(idx, idx)
-        loss.backward()
-        norms[f"{norm}-LN"] = grad_norms_per_layer(model)
-    return plotting.plot_grad_norms_per_layer(norms, title="gradient norm per layer at initialisation (12 blocks)")
+    # the lesson's picture of the two wirings (its gradients-at-init detour was dropped)
+    return plotting.plot_block_wiring(("post", "pre"))
 
 
 def lesson_08():
