@@ -401,6 +401,33 @@ def test_from_text_encodes_and_labels_the_tokens():
     torch.testing.assert_close(ex.shown_weights, maps[0, 0, 0])
 
 
+def test_text_box_runs_the_model_on_a_line_the_learner_types():
+    from gptlab.tokenizers import CharTokenizer
+
+    tok = CharTokenizer(unknown="error").fit("the cat sat on a mat")
+    torch.manual_seed(0)
+    model = GPT(GPTConfig.preset("gpt-nano", vocab_size=tok.vocab_size, block_size=12))
+    ex = AttentionExplorer.from_text(model, tok, "the cat", text_box=True, query=6)
+    assert "text" in ex.controls and ex.tokens == list("the cat")
+    ex.set(text="a mat", head=1)
+    assert ex.error is None and ex.tokens == list("a mat")
+    assert ex.controls["query"].max == 4 and ex.controls["query"].value == 4  # clamped to the shorter line
+    maps = model.attention_maps(torch.tensor([tok.encode("a mat")]))  # an independent forward pass
+    torch.testing.assert_close(ex.shown_weights, maps[0, 0, 1])
+    assert "query 't' (position 4)" in ex.summary
+    ex.set(causal=False)  # the mask toggle works on the typed line too
+    assert ex.error is None and ex.shown_weights.shape == (5, 5) and ex.shown_weights[0, 1] > 0
+    ex.set(causal=True)
+    before = ex.shown_weights.clone()
+    ex.set(text="the dog")  # 'd' and 'g' are not in the vocabulary: a message, and the last picture stays
+    assert "can't be encoded" in ex.error and ex.tokens == list("a mat")
+    torch.testing.assert_close(ex.shown_weights, before)
+    ex.set(text="the cat sat on")  # 14 characters > block_size 12
+    assert "block_size=12" in ex.error and ex.tokens == list("a mat")
+    ex.set(text="a cat")
+    assert ex.error is None and ex.tokens == list("a cat")
+
+
 @pytest.mark.parametrize("make, name", [
     (lambda m: AttentionExplorer(m, torch.arange(6), WORDS, query=6), "query"),
     (lambda m: AttentionExplorer(m, torch.arange(6), WORDS, head=2), "head"),

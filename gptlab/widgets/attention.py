@@ -114,6 +114,23 @@ def _mask_setting(model: nn.Module, causal: bool):
             module.causal = value
 
 
+def _encode_line(model: nn.Module, tokenizer, text) -> list[int]:
+    """Token ids for one line of text, with errors that say what to type instead."""
+    if not isinstance(text, str) or not text:
+        raise ValueError(f"text must be a non-empty string, got {text!r}")
+    try:
+        ids = tokenizer.encode(text)
+    except ValueError as err:
+        raise ValueError(f"text={text!r} can't be encoded: {err}") from None
+    if not ids:
+        raise ValueError(f"text={text!r} encodes to no tokens with this tokenizer")
+    block_size = getattr(getattr(model, "config", None), "block_size", None)
+    if block_size is not None and len(ids) > block_size:
+        raise ValueError(f"text is {len(ids)} tokens long, but the model reads at most block_size={block_size}; "
+                         f"type a shorter line")
+    return ids
+
+
 class AttentionExplorer(Explorer):
     """Heatmap of attention weights over the tokens: pick the layer, the head, a query, the mask."""
 
@@ -162,15 +179,50 @@ class AttentionExplorer(Explorer):
 
     # --- building ------------------------------------------------------------------------------
     @classmethod
-    def from_text(cls, model: nn.Module, tokenizer, text: str, **kwargs) -> AttentionExplorer:
-        """Encode ``text`` with a gptlab tokenizer and explore ``model`` on it (a trained GPT, lesson 10)."""
-        if not isinstance(text, str) or not text:
-            raise ValueError(f"text must be a non-empty string, got {text!r}")
-        ids = tokenizer.encode(text)
-        if not ids:
-            raise ValueError(f"text={text!r} encodes to no tokens with this tokenizer")
-        tokens = [tokenizer.vocab[i] for i in ids]
-        return cls(model, torch.tensor([ids], dtype=torch.long), tokens, **kwargs)
+    def from_text(cls, model: nn.Module, tokenizer, text: str, *, text_box: bool = False,
+                  **kwargs) -> AttentionExplorer:
+        """Encode ``text`` with a gptlab tokenizer and explore ``model`` on it (a trained GPT, lesson 10).
+
+        ``text_box=True`` adds a box where the learner types a line of their own: each new line is
+        encoded and run through the model once (then cached per mask setting, as usual). A line
+        with a character the tokenizer doesn't know, or longer than the model's ``block_size``,
+        shows a message and keeps the last picture.
+        """
+        ids = _encode_line(model, tokenizer, text)
+        if not text_box:
+            return cls(model, torch.tensor([ids], dtype=torch.long), [tokenizer.vocab[i] for i in ids], **kwargs)
+        self = cls.__new__(cls)
+        self._tokenizer, self._text = tokenizer, text
+        self._text_box = widgets.Text(value=text, description="your text", continuous_update=False,
+                                      layout=widgets.Layout(width="420px"))
+        cls.__init__(self, model, torch.tensor([ids], dtype=torch.long), [tokenizer.vocab[i] for i in ids],
+                     **kwargs)
+        return self
+
+    def _use_text(self, text: str) -> None:
+        """Switch to a new line typed in the box: encode it, run the model, resize the query slider."""
+        ids = _encode_line(self._model, self._tokenizer, text)
+        param = next(self._model.parameters(), None)
+        idx = torch.tensor([ids], dtype=torch.long, device=None if param is None else param.device)
+        saved = self._idx
+        self._idx = idx
+        try:
+            causal = self.controls["causal"].value
+            layers = self._run(causal)[0]
+        except Exception:
+            self._idx = saved
+            raise
+        self._text, self._cache = text, {causal: layers}
+        self._tokens_q = self._tokens_k = _tokens("text", [self._tokenizer.vocab[i] for i in ids])
+        self._view = AttentionView(self._tokens_q, self._tokens_k, backdrop_dpi=self.dpi)
+        slider = self.controls["query"]
+        self._holding = True  # resizing the slider must not start a redraw of its own
+        try:
+            slider.max = len(ids) - 1
+            if slider.value > len(ids) - 1:
+                slider.value = len(ids) - 1
+        finally:
+            self._holding = False
 
     @classmethod
     def from_weights(cls, weights, tokens, masked_weights=None, *, tokens_k=None, layer: int = 0, head: int = 0,
@@ -245,6 +297,8 @@ class AttentionExplorer(Explorer):
             "causal": widgets.Checkbox(value=bool(causal), description="mask on" if toggle else
                                        "mask on (fixed)", disabled=not toggle, indent=False),
         }
+        if getattr(self, "_text_box", None) is not None:
+            controls["text"] = self._text_box
         super().__init__(controls, columns=4)
 
     # --- the numbers ---------------------------------------------------------------------------
@@ -284,7 +338,10 @@ class AttentionExplorer(Explorer):
         return list(self._tokens_q)
 
     # --- the picture ---------------------------------------------------------------------------
-    def render(self, layer: int, head: int, query: int, causal: bool):
+    def render(self, layer: int, head: int, query: int, causal: bool, text: str | None = None):
+        if text is not None and text != self._text:
+            self._use_text(text)
+            query = min(query, len(self._tokens_q) - 1)
         layers = self.weights(causal)
         if not 0 <= layer < len(layers):
             raise ValueError(f"layer={layer} is out of range; choose 0..{len(layers) - 1}")
