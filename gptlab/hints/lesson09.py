@@ -5,8 +5,8 @@ HINTS = {
             "Count them row by row: 9 + 8 + ... + 1."],
     "9.2": ["Section 3: build the lower triangle of a boolean matrix of ones, then hide what lies above it.",
             "Fill the blocked scores with minus infinity before the softmax over the last dimension."],
-    "9.3": ["How many keys may the query at position 0 look at?",
-            "The weights of a row sum to 1."],
+    "9.3": ["How many keys may the query at position 3 look at, once the mask hides the future?",
+            "Equal scores give equal weights, and the weights of a row sum to 1."],
     "9.4": ["Which queries may look at key 6?",
             "Those at positions j with 6 <= j; the others never see the changed token."],
 }
