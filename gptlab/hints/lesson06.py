@@ -5,9 +5,9 @@ HINTS = {
             "Divide d_model by the number of heads (integer division)."],
     "6.2": ["Section 2 split q into heads in two steps: one regroups each token's C numbers, one moves an axis.",
             "First view x as (B, T, n_head, C // n_head); then swap the T axis and the head axis."],
-    "6.3": ["With n_kv_head = 2 and head_dim = 512 / 8, each of k_proj and v_proj maps 512 inputs to "
+    "6.3": ["With n_kv_head = 4 and head_dim = 768 / 12, each of k_proj and v_proj maps 768 inputs to "
             "n_kv_head x head_dim outputs.",
-            "A Linear from 512 to 128 holds 512 x 128 weights plus 128 biases; there are two of them."],
+            "A Linear from 768 to 256 holds 768 x 256 weights plus 256 biases; there are two of them."],
     "6.4": ["Section 4: the cache keeps a key and a value vector per layer, per K/V head, per token.",
             "Multiply 2 (K and V), the layers, the K/V heads (MQA: 1), the tokens, head_dim and 2 bytes; "
             "then divide by 2**20."],
