@@ -8,10 +8,8 @@ HINTS = {
              "by their row sum.",
              "Tensor.topk(k, dim=-1) gives the values and their indices; torch.zeros_like(...).scatter(-1, "
              "indices, values) writes values into a zero matrix at those columns."],
-    "11.3": ["Section 3 computed f (a share of the assignments) and P (a mean probability) for the toy router.",
-             "f: count each expert's assignments with torch.bincount (minlength = n_experts) and divide by the "
-             "number of assignments; P: the mean of router_probs over the tokens; the loss is n_experts "
-             "times the sum of their products."],
+    "11.3": ["Section 3 defined f (each expert's share of the assignments) and P (the router's mean probability for it).",
+             "Here every assignment went to one expert, so only one of the four products f_i * P_i is not zero."],
     "11.4": ["First compute the capacity of one expert from section 8's formula.",
              "capacity = ceil(capacity_factor x tokens x top_k / n_experts); every assignment beyond it is dropped."],
     "11.5": ["The model learned to expect a mix of two experts per token, with gates that sum to 1.",
