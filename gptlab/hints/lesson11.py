@@ -8,7 +8,8 @@ HINTS = {
              "by their row sum.",
              "Tensor.topk(k, dim=-1) gives the values and their indices; torch.zeros_like(...).scatter(-1, "
              "indices, values) writes values into a zero matrix at those columns."],
-    "11.3": ["Section 3 defined f (each expert's share of the assignments) and P (the router's mean probability for it).",
+    "11.3": ["Section 3 defined f (each expert's share of the assignments) and P (the router's "
+             "mean probability for it).",
              "Here every assignment went to one expert, so only one of the four products f_i * P_i is not zero."],
     "11.4": ["First compute the capacity of one expert from section 8's formula.",
              "capacity = ceil(capacity_factor x tokens x top_k / n_experts); every assignment beyond it is dropped."],
