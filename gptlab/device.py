@@ -52,7 +52,8 @@ def describe_device(device: torch.device | None = None) -> str:
         return f"cuda: {props.name} ({props.total_memory / 2**30:.1f} GiB)"
     if device.type == "mps":
         return "mps: Apple GPU (Metal)"
-    return f"cpu: {torch.get_num_threads()} threads"
+    n = torch.get_num_threads()
+    return f"cpu: {n} thread" + ("" if n == 1 else "s")
 
 
 def fastest_num_threads(step: Callable[[], object], candidates: Sequence[int] | None = None, rounds: int = 3,

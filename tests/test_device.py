@@ -33,7 +33,8 @@ def test_pick_device_names_what_is_available_when_asked_for_the_impossible():
 
 
 def test_describe_device_says_threads_on_cpu():
-    assert describe_device(torch.device("cpu")) == f"cpu: {torch.get_num_threads()} threads"
+    n = torch.get_num_threads()
+    assert describe_device(torch.device("cpu")) == f"cpu: {n} thread{'' if n == 1 else 's'}"
 
 
 @pytest.fixture
