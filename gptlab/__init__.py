@@ -26,7 +26,9 @@ __version__ = "0.1.0"
 
 _SUBMODULES = ("data", "tokenizers", "ngram", "neural_lm", "sampling", "attention", "dot_product_scaling",
                "positional", "block", "diagnostics", "model", "train", "scaling_laws", "moe", "exercises",
-               "plotting", "widgets", "device")
+               "plotting", "widgets", "device",
+               # lessons 12-15 (each module arrives with its lesson)
+               "pretrained", "alignment", "quantization", "serving", "distributed")
 
 __all__ = ["available_devices", "describe_device", "fastest_num_threads", "pick_device", *_SUBMODULES]
 
