@@ -1,3 +1,5 @@
+import re
+
 import pytest
 import torch
 
@@ -49,3 +51,44 @@ def test_bad_arguments_and_unfitted_use():
         CharTokenizer().fit("")
     with pytest.raises(ValueError, match="fit"):
         CharTokenizer().encode("a")
+
+
+def test_to_dict_from_dict_round_trip_keeps_ids():
+    import json
+
+    from gptlab.tokenizers import Tokenizer
+    for tok in (CharTokenizer().fit(TEXT), CharTokenizer(unknown="<unk>").fit(TEXT),
+                WordTokenizer(lowercase=False, min_count=1).fit(TEXT), WordTokenizer(min_count=2).fit(TEXT * 2)):
+        d = json.loads(json.dumps(tok.to_dict()))  # plain JSON data survives a round trip through text
+        assert d["class"] == type(tok).__name__ and d["vocab"] == tok.vocab
+        back = Tokenizer.from_dict(d)
+        assert type(back) is type(tok)
+        assert back.vocab == tok.vocab and back.unknown == tok.unknown and back.min_count == tok.min_count
+        assert back.encode("To be, or not") == tok.encode("To be, or not")
+        assert type(tok).from_dict(d).stoi == tok.stoi
+    assert WordTokenizer.from_dict(WordTokenizer(lowercase=False).fit(TEXT).to_dict()).lowercase is False
+
+
+@pytest.mark.parametrize("bad, fragment", [
+    (None, "must be a dict"),
+    ({"class": "CharTokenizer", "vocab": ["a"]}, "'settings'"),
+    ({"class": "Nope", "settings": {}, "vocab": ["a"]}, "not a known tokenizer"),
+    ({"class": "CharTokenizer", "settings": {}, "vocab": "abc"}, "d['vocab']"),
+    ({"class": "CharTokenizer", "settings": {}, "vocab": ["a", 1]}, "non-string"),
+    ({"class": "CharTokenizer", "settings": {}, "vocab": ["a", "a"]}, "twice"),
+    ({"class": "CharTokenizer", "settings": {}, "vocab": []}, "empty"),
+    ({"class": "CharTokenizer", "settings": {"colour": 1}, "vocab": ["a"]}, "d['settings']"),
+    ({"class": "CharTokenizer", "settings": {"min_count": 0}, "vocab": ["a"]}, "min_count"),
+    ({"class": "CharTokenizer", "settings": {"unknown": "<unk>"}, "vocab": ["a"]}, "'<unk>'"),
+    ({"class": "CharTokenizer", "settings": [], "vocab": ["a"]}, "d['settings']"),
+])
+def test_from_dict_rejects_malformed_dicts(bad, fragment):
+    from gptlab.tokenizers import Tokenizer
+    with pytest.raises(ValueError, match=re.escape(fragment)):
+        Tokenizer.from_dict(bad)
+
+
+def test_from_dict_on_a_subclass_rejects_another_class():
+    d = CharTokenizer().fit("abc").to_dict()
+    with pytest.raises(ValueError, match="is not a WordTokenizer"):
+        WordTokenizer.from_dict(d)
