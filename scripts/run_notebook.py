@@ -1,4 +1,4 @@
-"""Execute a notebook in place in a fresh kernel (to refresh the outputs nbval checks), then strip it.
+"""Execute a notebook in place in a fresh kernel, then tidy its outputs (scripts/strip_outputs.py).
 
     python scripts/run_notebook.py notebooks/01_counting_language_models.ipynb
 """
