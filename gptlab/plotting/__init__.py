@@ -10,7 +10,8 @@ from importlib.util import find_spec
 
 from ._base import figure_to_png, new_figure
 
-_SUBMODULES = ("lm", "attention", "dot_product_scaling", "position", "blocks", "training", "gpt", "moe")
+_SUBMODULES = ("lm", "attention", "dot_product_scaling", "position", "blocks", "training", "gpt", "moe",
+               "quantization")
 
 __all__ = ["figure_to_png", "new_figure"]
 

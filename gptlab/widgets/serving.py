@@ -1,0 +1,48 @@
+"""The serving calculator (lesson 13): model, precision, context, users, speed -> memory, GPUs, binding limit."""
+from __future__ import annotations
+
+import ipywidgets as widgets
+from matplotlib.figure import Figure
+
+from ..plotting.quantization import plot_gpus_needed
+from ..serving import DTYPES, GPUS, MODELS, gpus_needed, model_shape
+from ._base import Explorer
+
+
+class ServingExplorer(Explorer):
+    """How many GPUs does a service need? Type the model, precision, context, users and target speed.
+
+    The answer is ``gptlab.serving.gpus_needed``: the largest of three lower bounds (memory,
+    bandwidth, compute), with the one that binds drawn in red. ``models``: extra models by name
+    (a ``GPTConfig`` or ``ModelShape``), e.g. the lesson's own GPT.
+    """
+
+    def __init__(self, models: dict | None = None, model: str = "llama-70b", dtype: str = "bfloat16",
+                 gpu: str = "H100", context: int = 4096, users: int = 16, tokens_per_s: float = 20.0):
+        self.models = {**MODELS, **{name: model_shape(m) for name, m in (models or {}).items()}}
+        self._figure = None
+        controls = {
+            "model": widgets.Dropdown(options=list(self.models), value=model, description="model"),
+            "dtype": widgets.Dropdown(options=list(DTYPES), value=dtype, description="precision"),
+            "gpu": widgets.Dropdown(options=list(GPUS), value=gpu, description="GPU"),
+            "context": widgets.IntText(value=context, description="context"),
+            "users": widgets.IntText(value=users, description="users"),
+            "tokens_per_s": widgets.FloatText(value=tokens_per_s, description="tokens/s each"),
+        }
+        super().__init__(controls, columns=3)
+
+    def render(self, model, dtype, gpu, context, users, tokens_per_s) -> tuple[Figure, str]:
+        result = gpus_needed(self.models[model], dtype, users, context, tokens_per_s, gpu)
+        by = result["by_limit"]
+        mem = result["memory"]
+        self._figure = plot_gpus_needed(by, result["binding"], mem, fig=self._figure,
+                                        title=f"{result['gpus']:,} x {gpu}: {result['binding']} binds")
+        summary = (f"{model} in {dtype}, {users:,} users x {context:,} tokens at {tokens_per_s:g} tokens/s each\n"
+                   f"memory: weights {mem['weights'] / 1e9:,.1f} GB + KV cache {mem['kv_cache'] / 1e9:,.1f} GB = "
+                   f"{mem['total'] / 1e9:,.1f} GB\n"
+                   f"GPUs for memory {by['memory']:,}, for bandwidth {by['bandwidth']:,}, for compute "
+                   f"{by['compute']:,} -> {result['gpus']:,} {gpu} (binding: {result['binding']})")
+        return self._figure, summary
+
+
+__all__ = ["ServingExplorer"]
