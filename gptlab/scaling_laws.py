@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -29,7 +30,7 @@ from ._checks import check_float, check_int
 from .model import GPT, GPTConfig
 from .train import TrainConfig, Trainer
 
-__all__ = ["ScalingRun", "fit_power_law", "run_scaling_sweep", "size_label"]
+__all__ = ["ScalingRun", "SweepRuns", "fit_power_law", "run_scaling_sweep", "size_label"]
 
 
 def size_label(config: GPTConfig) -> str:
@@ -62,6 +63,17 @@ class ScalingRun:
         return self.val_loss[-1]
 
 
+class SweepRuns(list):
+    """The list of finished ``ScalingRun`` objects that ``run_scaling_sweep`` returns.
+
+    ``interrupted`` is True when Ctrl-C stopped the sweep; ``interrupted_label`` then names the size
+    whose training was cut short. That run is *not* in the list (its loss is not a result).
+    """
+
+    interrupted: bool = False
+    interrupted_label: str | None = None
+
+
 def run_scaling_sweep(sizes: Sequence[Mapping], train_data, val_data, *, vocab_size: int, steps: int,
                       batch_size: int = 16, block_size: int = 64, learning_rate: float = 2e-3,
                       warmup_steps: int = 0, eval_interval: int | None = None, eval_steps: int = 10,
@@ -73,6 +85,12 @@ def run_scaling_sweep(sizes: Sequence[Mapping], train_data, val_data, *, vocab_s
     and sees the batches of ``TrainConfig(seed=seed)``, with a cosine schedule from
     ``learning_rate``. ``eval_interval`` defaults to ``ceil(steps / 4)``: five points per curve, the
     last one at ``steps``.
+
+    Ctrl-C (``KeyboardInterrupt``) stops the sweep at the size being trained: the sizes finished
+    before it are returned (a ``SweepRuns`` list with ``interrupted=True``, ``interrupted_label`` set),
+    a warning names what was dropped, and the interrupted size is left out, so no half-trained loss
+    is reported as a result. The sweep *returns* rather than re-raises, so the runs it finished can
+    be plotted; a loop over sweeps should check ``runs.interrupted`` and stop.
     """
     if isinstance(sizes, Mapping) or not isinstance(sizes, Sequence) or not sizes:
         raise ValueError("sizes must be a non-empty list of dicts of GPTConfig fields, e.g. "
@@ -91,29 +109,45 @@ def run_scaling_sweep(sizes: Sequence[Mapping], train_data, val_data, *, vocab_s
                              f"block_size, so pass them to run_scaling_sweep instead")
         configs.append(GPTConfig(vocab_size=vocab_size, block_size=block_size, **size))
 
-    runs = []
+    runs = SweepRuns()
     bar = tqdm(configs, desc="model sizes", unit="model", disable=not progress)
-    for config in bar:
-        bar.set_postfix(model=size_label(config), refresh=True)
-        torch.manual_seed(seed)  # the same initial random numbers for every size
-        model = GPT(config)
-        train_config = TrainConfig(max_steps=steps, batch_size=batch_size, block_size=block_size,
-                                   learning_rate=learning_rate, warmup_steps=warmup_steps,
-                                   eval_interval=eval_interval, eval_steps=eval_steps, seed=seed, device=device,
-                                   progress=False)
-        start = time.perf_counter()
-        history = Trainer(model, train_config, train_data, val_data).fit()
-        seconds = time.perf_counter() - start
-        tokens_per_step = batch_size * block_size
-        runs.append(ScalingRun(label=size_label(config), config=config,
-                               n_params=model.num_parameters(non_embedding=True),
-                               n_params_total=model.num_parameters(),
-                               flops_per_token=model.estimate_flops_per_token(block_size),
-                               eval_steps=list(history.eval_steps),
-                               tokens=[s * tokens_per_step for s in history.eval_steps],
-                               val_loss=list(history.val_loss), seconds=seconds))
-    bar.close()
+    try:
+        for config in bar:
+            _train_one(config, runs, bar, train_data, val_data, steps=steps, batch_size=batch_size,
+                       block_size=block_size, learning_rate=learning_rate, warmup_steps=warmup_steps,
+                       eval_interval=eval_interval, eval_steps=eval_steps, seed=seed, device=device)
+    except KeyboardInterrupt:
+        runs.interrupted = True
+        runs.interrupted_label = size_label(configs[len(runs)])
+        done = ", ".join(r.label for r in runs) or "none"
+        warnings.warn(f"sweep interrupted while training {runs.interrupted_label}; returning the {len(runs)} "
+                      f"finished run(s) ({done}); runs.interrupted is True", stacklevel=2)
+    finally:
+        bar.close()
     return runs
+
+
+def _train_one(config, runs, bar, train_data, val_data, *, steps, batch_size, block_size, learning_rate,
+               warmup_steps, eval_interval, eval_steps, seed, device) -> None:
+    """Train one size of the sweep and append its ``ScalingRun`` to ``runs``."""
+    bar.set_postfix(model=size_label(config), refresh=True)
+    torch.manual_seed(seed)  # the same initial random numbers for every size
+    model = GPT(config)
+    train_config = TrainConfig(max_steps=steps, batch_size=batch_size, block_size=block_size,
+                               learning_rate=learning_rate, warmup_steps=warmup_steps,
+                               eval_interval=eval_interval, eval_steps=eval_steps, seed=seed, device=device,
+                               progress=False)
+    start = time.perf_counter()
+    history = Trainer(model, train_config, train_data, val_data).fit()
+    seconds = time.perf_counter() - start
+    tokens_per_step = batch_size * block_size
+    runs.append(ScalingRun(label=size_label(config), config=config,
+                           n_params=model.num_parameters(non_embedding=True),
+                           n_params_total=model.num_parameters(),
+                           flops_per_token=model.estimate_flops_per_token(block_size),
+                           eval_steps=list(history.eval_steps),
+                           tokens=[s * tokens_per_step for s in history.eval_steps],
+                           val_loss=list(history.val_loss), seconds=seconds))
 
 
 def fit_power_law(x, y) -> tuple[float, float]:

@@ -4,20 +4,26 @@ Any ``nn.Module`` that follows nanoGPT's contract ``model(x, y) -> (logits, loss
 
     config = TrainConfig(max_steps=500, batch_size=32, block_size=64, learning_rate=1e-3)
     trainer = Trainer(model, config, train_ids, val_ids)
-    history = trainer.fit()          # Ctrl-C (or the stop button) keeps what was learned so far
+    history = trainer.fit()          # Ctrl-C keeps what was learned so far, then re-raises
 
 One step is: pick a random batch, forward, backward, clip the gradient norm, AdamW update with
 the learning rate of the schedule (linear warm-up, then cosine decay). Everything a loss curve
 needs is recorded in ``trainer.history``; a checkpoint stores the model, the optimizer, the step,
 the history and the random-number state, so a resumed run continues the *same* loss curve.
+
+Started by ``torchrun --nproc_per_node=N``, the same ``Trainer`` trains data-parallel with PyTorch's
+``DistributedDataParallel`` (see ``gptlab.distributed``): ``batch_size`` stays the global batch, each
+process trains on its 1/N slice, and only rank 0 shows progress, evaluates and saves.
 """
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import math
 import os
-import pickle
+import signal
 import tempfile
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
@@ -28,11 +34,12 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ._checks import check_choice, check_float, check_int
+from . import distributed
+from ._checks import ArgumentTypeError, check_choice, check_float, check_int, check_type
 from .device import pick_device
 
 CHECKPOINT_FORMAT = "gptlab-checkpoint"
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2  # 2: a SHA-256 checksum of everything stored; version-1 files load unverified
 
 
 # ----------------------------------------------------------------------------------------------
@@ -72,7 +79,10 @@ class TrainConfig:
         self.warmup_steps = check_int("warmup_steps", self.warmup_steps, min_value=0, max_value=self.max_steps)
         check_choice("lr_decay", self.lr_decay, ("cosine", "constant"))
         self.weight_decay = check_float("weight_decay", self.weight_decay, min_value=0)
-        if not isinstance(self.betas, Sequence) or len(self.betas) != 2:
+        if not isinstance(self.betas, Sequence) or isinstance(self.betas, str):
+            raise ArgumentTypeError(f"betas={self.betas!r} must be a pair of numbers such as (0.9, 0.95), "
+                                    f"got {type(self.betas).__name__}")
+        if len(self.betas) != 2:
             raise ValueError(f"betas={self.betas!r} must be a pair of numbers such as (0.9, 0.95)")
         self.betas = tuple(check_float(f"betas[{i}]", b, min_value=0, max_value=1, max_inclusive=False)
                            for i, b in enumerate(self.betas))
@@ -82,15 +92,18 @@ class TrainConfig:
         self.eval_steps = check_int("eval_steps", self.eval_steps, min_value=1)
         for name in ("amp", "progress"):
             if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name}={getattr(self, name)!r} must be True or False")
+                raise ArgumentTypeError(f"{name}={getattr(self, name)!r} must be True or False")
         if self.device is not None:
             try:
                 kind = torch.device(self.device).type
-            except (RuntimeError, TypeError):
+            except (RuntimeError, TypeError, ValueError):
                 kind = None
             if kind not in ("cuda", "mps", "cpu"):
                 raise ValueError(f"device={self.device!r} is not supported; use 'cuda', 'mps', 'cpu' or None")
         self.seed = check_int("seed", self.seed)
+        if self.checkpoint_path is not None:
+            check_type("checkpoint_path", self.checkpoint_path, (str, os.PathLike),
+                       "a file path (str or pathlib.Path) or None")
         if self.checkpoint_interval is not None:
             self.checkpoint_interval = check_int("checkpoint_interval", self.checkpoint_interval, min_value=1)
             if self.checkpoint_path is None:
@@ -109,8 +122,11 @@ def get_lr(step: int, config: TrainConfig) -> float:
     Warm-up grows the rate as ``lr * (step + 1) / (warmup_steps + 1)`` (never exactly zero, so no
     step is wasted), reaching ``lr`` at ``step == warmup_steps``. Cosine decay then glides from
     ``lr`` to ``min_lr``, arriving at ``step == max_steps``; later steps stay at ``min_lr``.
-    Same schedule as nanoGPT's ``get_lr``.
+    Same schedule as nanoGPT's ``get_lr``. A negative ``step`` is a ``ValueError``: no step comes
+    before the first one.
     """
+    step = check_int("step", step, min_value=0)
+    check_type("config", config, TrainConfig, "a TrainConfig")
     lr, warmup, total = config.learning_rate, config.warmup_steps, config.max_steps
     if step < warmup:
         return lr * (step + 1) / (warmup + 1)
@@ -129,6 +145,8 @@ def configure_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Ad
     Decay pulls weights towards zero; that regularises the matrices that mix features, but on a
     bias or a LayerNorm gain (1-D tensors) it only fights the model, so they get ``weight_decay=0``.
     """
+    check_type("model", model, nn.Module, "a torch.nn.Module")
+    check_type("config", config, TrainConfig, "a TrainConfig")
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("model has no trainable parameters (every parameter has requires_grad=False)")
@@ -144,7 +162,14 @@ def configure_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Ad
 
 
 def _token_tensor(name: str, data) -> torch.Tensor:
-    data = torch.as_tensor(data)
+    if isinstance(data, (str, bytes)) or data is None:
+        raise ArgumentTypeError(f"{name} must be a 1-D tensor of integer token ids, got {type(data).__name__}; "
+                                "encode text first, e.g. torch.tensor(tokenizer.encode(text))")
+    try:
+        data = torch.as_tensor(data)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise ArgumentTypeError(f"{name} must be a 1-D tensor of integer token ids, got {type(data).__name__} "
+                                f"that torch cannot read as one ({err})") from None
     if data.dim() != 1 or data.dtype.is_floating_point or data.dtype.is_complex or data.dtype == torch.bool:
         raise ValueError(f"{name} must be a 1-D tensor of integer token ids, got dtype {data.dtype} "
                          f"and shape {tuple(data.shape)}")
@@ -164,6 +189,8 @@ def random_batches(data: torch.Tensor, block_size: int, batch_size: int,
     if len(data) <= block_size:
         raise ValueError(f"data has {len(data)} tokens, but block_size={block_size} needs at least "
                          f"{block_size + 1} (one window plus the token that follows it)")
+    if generator is not None:
+        check_type("generator", generator, torch.Generator, "a torch.Generator or None")
     ix = torch.randint(len(data) - block_size, (batch_size,), generator=generator)  # window starts
     x = torch.stack([data[i:i + block_size] for i in ix])  # (B, T)
     y = torch.stack([data[i + 1:i + 1 + block_size] for i in ix])  # (B, T), shifted by one
@@ -210,8 +237,14 @@ def encode_splits(text: str, tokenizer, val_fraction: float = 0.1) -> tuple[torc
     The split is by position, not at random: random windows from one text overlap their neighbours,
     so a random split would leak the validation text into training.
     """
+    check_type("text", text, str, "a string")
     val_fraction = check_float("val_fraction", val_fraction, min_value=0, max_value=1, max_inclusive=False)
+    if isinstance(tokenizer, (str, bytes)) or not callable(getattr(tokenizer, "encode", None)):
+        raise ArgumentTypeError(f"tokenizer={tokenizer!r:.60} must have an encode(text) method, e.g. a fitted "
+                                "gptlab.tokenizers.CharTokenizer")
     ids = torch.tensor(tokenizer.encode(text), dtype=torch.long)
+    if len(ids) == 0:
+        raise ValueError("text encodes to no tokens at all; give a non-empty text")
     n_train = int(len(ids) * (1 - val_fraction))
     return ids[:n_train], ids[n_train:]
 
@@ -225,7 +258,8 @@ class History:
     """Everything a loss curve needs. Per training step: ``steps`` (1, 2, ...: steps done),
     ``train_loss``, ``lr``, ``grad_norm`` (before clipping), ``tokens_seen``, ``elapsed`` (seconds).
     Per evaluation: ``eval_steps`` (0 = before training), ``val_loss``, ``train_eval_loss``
-    (NaN where a split is missing). ``extra`` holds scalars a model reports, e.g. ``aux_loss``."""
+    (NaN where a split is missing). ``extra`` holds scalars a model reports, e.g. ``aux_loss``.
+    ``interrupted`` is True when the latest ``fit()`` was stopped by Ctrl-C (or KeyboardInterrupt)."""
 
     steps: list[int] = field(default_factory=list)
     train_loss: list[float] = field(default_factory=list)
@@ -237,6 +271,7 @@ class History:
     val_loss: list[float] = field(default_factory=list)
     train_eval_loss: list[float] = field(default_factory=list)
     extra: dict[str, list[float]] = field(default_factory=dict)
+    interrupted: bool = False
 
     def to_dict(self) -> dict:
         """Plain lists and numbers (safe for ``torch.load(weights_only=True)`` and JSON)."""
@@ -244,8 +279,32 @@ class History:
 
     @classmethod
     def from_dict(cls, d: dict) -> History:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: (dict(v) if k == "extra" else list(v)) for k, v in d.items() if k in known})
+        """The inverse of ``to_dict``; unknown keys are ignored, missing ones start empty."""
+        check_type("d", d, dict, "a dict from History.to_dict()")
+        values = {}
+        for f in fields(cls):
+            if f.name not in d:
+                continue
+            v = d[f.name]
+            if f.name == "interrupted":
+                if not isinstance(v, bool):
+                    raise ValueError(f"d['interrupted']={v!r} must be True or False")
+                values[f.name] = v
+            elif f.name == "extra":
+                if not isinstance(v, dict) or not all(isinstance(x, (list, tuple)) for x in v.values()):
+                    raise ValueError(f"d['extra'] must be a dict of lists of numbers, got {type(v).__name__}")
+                values[f.name] = {k: list(x) for k, x in v.items()}
+            else:
+                if not isinstance(v, (list, tuple)) or isinstance(v, str):
+                    raise ValueError(f"d[{f.name!r}] must be a list of numbers, got {type(v).__name__}")
+                values[f.name] = list(v)
+        n_train = {k: len(values[k]) for k in ("steps", "train_loss", "lr", "grad_norm") if k in values}
+        if len(set(n_train.values())) > 1:
+            raise ValueError(f"the per-step lists of d have different lengths {n_train}; they must line up")
+        n_eval = {k: len(values[k]) for k in ("eval_steps", "val_loss", "train_eval_loss") if k in values}
+        if len(set(n_eval.values())) > 1:
+            raise ValueError(f"the per-evaluation lists of d have different lengths {n_eval}; they must line up")
+        return cls(**values)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -253,7 +312,34 @@ class History:
 
 
 class CheckpointError(ValueError):
-    """A checkpoint file that cannot be used: unreadable, not a gptlab checkpoint, or for another model."""
+    """A checkpoint file that cannot be used: truncated, damaged, a directory, not a gptlab checkpoint,
+    or for another model. The message names the path and what is wrong."""
+
+
+def _checksum(obj) -> str:
+    """SHA-256 of everything in ``obj``: each tensor's dtype, shape and raw bytes, and the plain values
+    around them, walked in a fixed order (dict keys sorted), so a flipped byte anywhere changes it."""
+    digest = hashlib.sha256()
+
+    def walk(x):
+        if isinstance(x, torch.Tensor):
+            t = x.detach().cpu().contiguous().reshape(-1)
+            digest.update(f"T{t.dtype}{tuple(x.shape)}".encode())
+            digest.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        elif isinstance(x, dict):
+            digest.update(b"D%d" % len(x))
+            for k in sorted(x, key=repr):
+                digest.update(repr(k).encode())
+                walk(x[k])
+        elif isinstance(x, (list, tuple)):
+            digest.update(b"L%d" % len(x))
+            for v in x:
+                walk(v)
+        else:
+            digest.update(f"{type(x).__name__}:{x!r};".encode())
+
+    walk(obj)
+    return digest.hexdigest()
 
 
 def _plain(obj):
@@ -277,7 +363,13 @@ def save_checkpoint(path, model: nn.Module, optimizer: torch.optim.Optimizer | N
     mid-write never leaves a half-written checkpoint behind. Only tensors and plain Python values
     are stored, so ``load_checkpoint`` can use the safe ``torch.load(..., weights_only=True)``.
     """
+    check_type("path", path, (str, os.PathLike), "a file path (str or pathlib.Path)")
+    check_type("model", model, nn.Module, "a torch.nn.Module")
+    if optimizer is not None:
+        check_type("optimizer", optimizer, torch.optim.Optimizer, "a torch.optim.Optimizer or None")
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"path={str(path)!r} is a directory; give a file name such as {str(path / 'run.pt')!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
     checkpoint = {
         "format": CHECKPOINT_FORMAT,
@@ -287,6 +379,7 @@ def save_checkpoint(path, model: nn.Module, optimizer: torch.optim.Optimizer | N
         "trainer": _plain(trainer_state),
         "config": _plain(config),
     }
+    checkpoint["sha256"] = _checksum(checkpoint)  # verified by load_checkpoint
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
@@ -328,24 +421,45 @@ def load_checkpoint(path, model: nn.Module, optimizer: torch.optim.Optimizer | N
     """Load weights saved by ``save_checkpoint`` into ``model`` (and ``optimizer`` when given).
 
     Returns the whole checkpoint dict (keys ``model``, ``optimizer``, ``trainer``, ``config``).
-    Raises ``CheckpointError`` (a ``ValueError``) naming ``path`` when the file is damaged or not a
-    gptlab checkpoint, and listing the first mismatching parameters when it fits another model.
+    The file is read with ``torch.load(..., weights_only=True)``, which runs no code from it.
+    Raises ``FileNotFoundError`` when ``path`` does not exist, and ``CheckpointError`` (a
+    ``ValueError``) naming ``path`` and what is wrong when it is a directory, truncated, damaged (its
+    SHA-256 checksum does not match: bytes changed after saving), not a gptlab checkpoint, or saved
+    from another model (listing the first mismatching parameters).
     """
+    check_type("path", path, (str, os.PathLike), "a file path (str or pathlib.Path)")
+    check_type("model", model, nn.Module, "a torch.nn.Module")
+    if optimizer is not None:
+        check_type("optimizer", optimizer, torch.optim.Optimizer, "a torch.optim.Optimizer or None")
     path = Path(path)
-    if not path.is_file():
+    if path.is_dir():
+        raise CheckpointError(f"checkpoint {str(path)!r} is a directory, not a checkpoint file; give the path "
+                              "of the .pt file inside it")
+    if not path.exists():
         raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, pickle.UnpicklingError, EOFError, ValueError, KeyError, AttributeError) as err:
-        raise CheckpointError(f"checkpoint {str(path)!r} cannot be read (truncated, damaged, or not a "
-                              f"PyTorch file): {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+    except Exception as err:  # noqa: BLE001 - torch reports damage as RuntimeError, OSError, UnpicklingError, ...
+        first_line = str(err).splitlines()[0] if str(err) else ""
+        raise CheckpointError(f"checkpoint {str(path)!r} cannot be read ({path.stat().st_size:,} bytes; "
+                              f"truncated, damaged, or not a PyTorch file): {type(err).__name__}: {first_line}"
                               ) from err
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{str(path)!r} is a PyTorch file but not a gptlab checkpoint (no "
                               f"format={CHECKPOINT_FORMAT!r} entry); it was not written by save_checkpoint")
-    if checkpoint.get("version", 0) > CHECKPOINT_VERSION:
-        raise CheckpointError(f"checkpoint {str(path)!r} has version {checkpoint['version']}, newer than this "
+    version = checkpoint.get("version", 0)
+    if not isinstance(version, int) or version > CHECKPOINT_VERSION:
+        raise CheckpointError(f"checkpoint {str(path)!r} has version {version!r}, newer than this "
                               f"gptlab understands ({CHECKPOINT_VERSION}); update gptlab")
+    if version >= 2:
+        saved = checkpoint.pop("sha256", None)
+        if not isinstance(saved, str) or _checksum(checkpoint) != saved:
+            raise CheckpointError(f"checkpoint {str(path)!r} is damaged: its contents do not match the SHA-256 "
+                                  "checksum stored when it was saved (bytes changed after saving); "
+                                  "use another copy or train again")
+    if not isinstance(checkpoint.get("model"), dict) or not all(
+            isinstance(v, torch.Tensor) for v in checkpoint["model"].values()):
+        raise CheckpointError(f"checkpoint {str(path)!r} has no model state dict (a dict of tensors) under 'model'")
     problem = _describe_mismatch(path, model.state_dict(), checkpoint["model"])
     if problem:
         raise CheckpointError(problem)
@@ -378,6 +492,28 @@ class Trainer:
     trainer draws random windows with ``TokenBatches``) or as a function ``get_batch(split)``
     returning ``(x, y)`` for ``split`` in ``"train"``, ``"val"``. Callbacks are called as
     ``callback(trainer, event)`` with event ``"step"``, ``"eval"`` or ``"end"``.
+
+    **Ctrl-C.** ``fit()`` stops cleanly on ``KeyboardInterrupt`` (Ctrl-C, Jupyter's stop button, or
+    a callback that raises it): the model keeps every update applied so far, ``trainer.history``
+    keeps every step recorded, ``history.interrupted`` becomes True, the checkpoint (when
+    ``config.checkpoint_path`` is set) is saved, the ``"end"`` callbacks run, and then the
+    ``KeyboardInterrupt`` is raised again, so the cell or a loop over ``fit()`` stops too. Calling
+    ``fit()`` again continues from ``trainer.step``. ``trainer.step`` always equals the number of
+    optimizer updates in the weights: while ``fit`` runs in the main thread it installs a SIGINT
+    handler (the previous one is restored when it returns) that holds a Ctrl-C arriving *during* the
+    update-and-count section (``optimizer.step()``, ``trainer.step += 1``, the history appends)
+    until that section ends; anywhere else (forward, backward, evaluation) it interrupts at once,
+    before the step's update, so that step is simply not taken.
+
+    **Several processes.** Started by ``torchrun --nproc_per_node=N``, the trainer joins the
+    process group (``gptlab.distributed.setup``: ``gloo`` on CPU, ``nccl`` on CUDA, one GPU per
+    process) and trains ``DistributedDataParallel(model)``. ``config.batch_size`` is the *global*
+    batch: every process draws the same global batch (same seed) and trains on its 1/N slice; DDP
+    averages the gradients, so the weights match a one-process run. ``trainer.model`` stays the
+    plain model. Only rank 0 shows progress, evaluates, runs the callbacks, warns and saves
+    checkpoints; the recorded training loss is the average over the processes. On an error or
+    Ctrl-C the process group is destroyed before the exception propagates. (Dropout draws its
+    random numbers per process, so with dropout > 0 the runs differ, as two seeds would.)
     """
 
     #: scalar tensor attributes of the model logged into ``history.extra`` after each forward pass
@@ -386,21 +522,36 @@ class Trainer:
     def __init__(self, model: nn.Module, config: TrainConfig, train_data=None, val_data=None,
                  get_batch: Callable | None = None, callbacks: Iterable[Callable] = (),
                  resume_from: str | os.PathLike | None = None):
-        if not isinstance(model, nn.Module):
-            raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-        if not isinstance(config, TrainConfig):
-            raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")
+        check_type("model", model, nn.Module, "a torch.nn.Module")
+        check_type("config", config, TrainConfig, "a TrainConfig")
         if (get_batch is None) == (train_data is None):
             raise ValueError("give either train_data (and optionally val_data) or get_batch, not both or neither")
+        if get_batch is not None and not callable(get_batch):
+            raise ArgumentTypeError(f"get_batch={get_batch!r:.60} must be a function get_batch(split) -> (x, y)")
         if get_batch is not None and val_data is not None:
             raise ValueError("val_data is not used with get_batch; let get_batch('val') return validation batches")
+        if callable(callbacks) or isinstance(callbacks, (str, bytes)):
+            raise ArgumentTypeError("callbacks must be a list of functions callback(trainer, event), e.g. "
+                                    "callbacks=[live]; got a single object")
         self.callbacks = list(callbacks)
         for cb in self.callbacks:
             if not callable(cb):
-                raise ValueError(f"callbacks must be functions callback(trainer, event), got {cb!r}")
+                raise ArgumentTypeError(f"callbacks must be functions callback(trainer, event), got {cb!r:.60}")
         self.config = config
-        self.device = pick_device(config.device)
+        self.dist, self.device = distributed.setup(pick_device(config.device))
+        if config.batch_size % self.dist.world_size:
+            ok = [m for m in (config.batch_size // self.dist.world_size * self.dist.world_size,
+                              (config.batch_size // self.dist.world_size + 1) * self.dist.world_size) if m > 0]
+            raise ValueError(f"batch_size={config.batch_size} is the global batch and must split evenly over the "
+                             f"{self.dist.world_size} processes; use a multiple of {self.dist.world_size}, "
+                             f"e.g. {' or '.join(map(str, ok))}")
         self.model = model.to(self.device)
+        self._train_model = self.model  # what training steps call: the model, or DDP around it
+        if self.dist.enabled:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self._train_model = DistributedDataParallel(self.model, device_ids=ids)
         self.optimizer = configure_optimizer(self.model, config)
 
         # mixed precision: bf16 needs no loss scaling; fp16 does (its small range underflows gradients)
@@ -417,26 +568,74 @@ class Trainer:
                 self.batches["val"] = self._make_batches(val_data, "val_data", config.seed)
         self.splits = ("train", "val") if (get_batch is not None or "val" in self.batches) else ("train",)
 
-        self.step = 0  # optimizer steps done so far
+        self.step = 0  # optimizer steps done so far (== updates in the weights)
         self.history = History()
         self._speed = (0, 0.0)  # (tokens, seconds) spent in training steps during the latest fit()
         self._elapsed_before, self._fit_start = 0.0, time.perf_counter()
+        self._critical = 0  # > 0 inside an update-and-count section, where Ctrl-C waits
+        self._pending_sigint = None  # (handler, signum, frame) of a Ctrl-C that arrived there
         if resume_from is not None:
             self.resume(resume_from)
 
     def _make_batches(self, data, name: str, seed: int) -> TokenBatches:
         if isinstance(data, TokenBatches):
+            if data.batch_size != self.config.batch_size or data.block_size != self.config.block_size:
+                raise ValueError(f"{name} is {data!r}, but config has batch_size={self.config.batch_size}, "
+                                 f"block_size={self.config.block_size}; make them match")
             return data
         try:
             return TokenBatches(data, self.config.block_size, self.config.batch_size, seed)
-        except ValueError as err:
-            raise ValueError(f"{name}: {err}") from None
+        except ValueError as err:  # ArgumentTypeError included
+            raise type(err)(f"{name}: {err}") from None
+
+    @property
+    def is_main(self) -> bool:
+        """True in rank 0 (and in a one-process run): the process that shows, evaluates and saves."""
+        return self.dist.is_main
 
     @property
     def tokens_per_second(self) -> float:
-        """Training throughput measured during the latest ``fit()`` (evaluation time excluded)."""
+        """Training throughput measured during the latest ``fit()`` (evaluation time excluded).
+
+        Under torchrun this counts the global batch: the tokens all processes together train on."""
         tokens, seconds = self._speed
         return tokens / seconds if seconds > 0 else 0.0
+
+    # -- Ctrl-C --------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _sigint_guard(self):
+        """For the duration of ``fit``: a SIGINT handler that defers Ctrl-C inside ``_atomic`` blocks."""
+        previous = signal.getsignal(signal.SIGINT)
+        if threading.current_thread() is not threading.main_thread() or not callable(previous):
+            yield  # signals reach only the main thread; an ignored SIGINT stays ignored
+            return
+
+        def handler(signum, frame):
+            if self._critical:
+                self._pending_sigint = (previous, signum, frame)  # raised when the section ends
+            else:
+                previous(signum, frame)  # Python's default handler raises KeyboardInterrupt
+
+        signal.signal(signal.SIGINT, handler)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+            self._pending_sigint = None
+
+    @contextlib.contextmanager
+    def _atomic(self):
+        """A section that Ctrl-C never splits: an update and the count of it happen together."""
+        self._critical += 1
+        try:
+            yield
+        finally:
+            self._critical -= 1
+            if not self._critical and self._pending_sigint is not None:
+                handler, signum, frame = self._pending_sigint
+                self._pending_sigint = None
+                handler(signum, frame)
 
     # -- one step ------------------------------------------------------------------------------
 
@@ -447,12 +646,17 @@ class Trainer:
 
     def _next_batch(self, split: str, batches: dict | None = None):
         batches = self.batches if batches is None else batches
-        x, y = self.get_batch(split) if self.get_batch is not None else next(batches[split])
+        batch = self.get_batch(split) if self.get_batch is not None else next(batches[split])
+        if not (isinstance(batch, (tuple, list)) and len(batch) == 2
+                and all(isinstance(t, torch.Tensor) for t in batch)):
+            raise ValueError(f"get_batch({split!r}) must return (x, y), two tensors of token ids, "
+                             f"got {type(batch).__name__}")
+        x, y = batch
         return x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
 
-    def _forward(self, x, y) -> torch.Tensor:
+    def _forward(self, x, y, model: nn.Module | None = None) -> torch.Tensor:
         with self._autocast():
-            out = self.model(x, y)
+            out = (self.model if model is None else model)(x, y)
         if not (isinstance(out, (tuple, list)) and len(out) == 2 and isinstance(out[1], torch.Tensor)
                 and out[1].dim() == 0):
             raise ValueError("the model must return (logits, loss) with loss a scalar tensor when called "
@@ -460,41 +664,56 @@ class Trainer:
         return out[1]
 
     def _train_step(self) -> float:
-        """One optimizer step on one training batch; records it in ``history`` and returns the loss."""
+        """One optimizer step on one training batch; records it in ``history`` and returns the loss.
+
+        The loss is checked before the update, so a non-finite loss raises with the weights and
+        ``self.step`` untouched; the update and its bookkeeping form one ``_atomic`` section.
+        """
         cfg, model = self.config, self.model
         start = time.perf_counter()
         lr = get_lr(self.step, cfg)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
 
-        x, y = self._next_batch("train")
-        loss = self._forward(x, y)
+        x, y = self._next_batch("train")  # the global batch: the same in every process
+        if self.dist.enabled:
+            x, y = distributed.shard(x, self.dist), distributed.shard(y, self.dist)  # this process's 1/N
+        loss = self._forward(x, y, self._train_model)
         self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()  # scale() is the identity unless fp16 loss scaling is on
+        self.scaler.scale(loss).backward()  # under DDP, gradients are all-reduced (averaged) here
         self.scaler.unscale_(self.optimizer)  # clip the true gradients, not the scaled ones
         # clip_grad_norm_ returns the norm *before* clipping; with no limit it just measures it
         grad_norm = nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip or math.inf)
-        self.scaler.step(self.optimizer)  # skips the update if fp16 gradients overflowed
-        self.scaler.update()
 
-        loss_value = loss.item()  # waits for the GPU: this is where the step really ends
+        scalars = [loss.detach().float()]
+        names = [n for n in self.extra_scalars
+                 if isinstance(getattr(model, n, None), torch.Tensor) and getattr(model, n).numel() == 1]
+        scalars += [getattr(model, n).detach().float().reshape(()) for n in names]
+        values = torch.stack(scalars)
+        if self.dist.enabled:  # the logged loss is the global batch's: average over the processes
+            torch.distributed.all_reduce(values)
+            values /= self.dist.world_size
+        loss_value, *extra_values = values.tolist()  # waits for the GPU: the step's results are in
         if not math.isfinite(loss_value):
-            raise FloatingPointError(f"the training loss became {loss_value} at step {self.step + 1}; "
-                                     "try a smaller learning_rate, a longer warmup_steps, or grad_clip=1.0")
-        self.step += 1
-        h = self.history
-        h.steps.append(self.step)
-        h.train_loss.append(loss_value)
-        h.lr.append(lr)
-        h.grad_norm.append(grad_norm.item())
-        h.tokens_seen.append((h.tokens_seen[-1] if h.tokens_seen else 0) + y.numel())
-        h.elapsed.append(self._elapsed_before + time.perf_counter() - self._fit_start)
-        for name in self.extra_scalars:
-            value = getattr(model, name, None)
-            if isinstance(value, torch.Tensor) and value.numel() == 1:
-                h.extra.setdefault(name, []).append(value.item())
-        tokens, seconds = self._speed
-        self._speed = (tokens + y.numel(), seconds + time.perf_counter() - start)
+            raise FloatingPointError(f"the training loss became {loss_value} at step {self.step + 1} (this step "
+                                     "was not applied); try a smaller learning_rate, a longer warmup_steps, "
+                                     "or grad_clip=1.0")
+        tokens = y.numel() * self.dist.world_size
+        with self._atomic():
+            self.scaler.step(self.optimizer)  # skips the update if fp16 gradients overflowed
+            self.scaler.update()
+            self.step += 1
+            h = self.history
+            h.steps.append(self.step)
+            h.train_loss.append(loss_value)
+            h.lr.append(lr)
+            h.grad_norm.append(grad_norm.item())
+            h.tokens_seen.append((h.tokens_seen[-1] if h.tokens_seen else 0) + tokens)
+            h.elapsed.append(self._elapsed_before + time.perf_counter() - self._fit_start)
+            for name, value in zip(names, extra_values):
+                h.extra.setdefault(name, []).append(value)
+            seen, seconds = self._speed
+            self._speed = (seen + tokens, seconds + time.perf_counter() - start)
         return loss_value
 
     # -- evaluation ----------------------------------------------------------------------------
@@ -504,7 +723,8 @@ class Trainer:
         """Mean loss over ``eval_steps`` batches per split, in eval mode (dropout off), no gradients.
 
         Every call draws the *same* batches (a fixed seed), so two estimates differ only because
-        the model changed. The model's train/eval mode is restored afterwards.
+        the model changed. The model's train/eval mode is restored afterwards. It runs the plain
+        model (not DDP), so under torchrun it needs no other process.
         """
         was_training = self.model.training
         self.model.eval()
@@ -523,17 +743,22 @@ class Trainer:
         return losses
 
     def _record_eval(self, bar) -> None:
+        if not self.is_main:
+            return  # only rank 0 evaluates; the others go on to the next step and wait for it there
         losses = self.evaluate()
-        h = self.history
-        h.eval_steps.append(self.step)
-        h.train_eval_loss.append(losses.get("train", math.nan))
-        h.val_loss.append(losses.get("val", math.nan))
+        with self._atomic():
+            h = self.history
+            h.eval_steps.append(self.step)
+            h.train_eval_loss.append(losses.get("train", math.nan))
+            h.val_loss.append(losses.get("val", math.nan))
         bar.set_postfix(self._postfix(), refresh=False)
         self._emit("eval")
 
     # -- the loop ------------------------------------------------------------------------------
 
     def _emit(self, event: str) -> None:
+        if not self.is_main:
+            return
         for callback in self.callbacks:
             callback(self, event)
 
@@ -554,42 +779,65 @@ class Trainer:
         """Train until ``config.max_steps`` (or ``steps`` more steps); returns ``self.history``.
 
         Calling ``fit`` again continues where it stopped. Evaluates at the start, every
-        ``eval_interval`` steps and at the end. Ctrl-C stops cleanly: the model and the history
-        keep everything done so far, and a warning says how far it got.
+        ``eval_interval`` steps and at the end. Ctrl-C (``KeyboardInterrupt``) stops cleanly: the
+        model and the history keep everything done so far, ``history.interrupted`` is set, a
+        warning says how far it got, and the ``KeyboardInterrupt`` is raised again (see the class
+        docstring for why ``trainer.step`` always matches the weights).
         """
         cfg = self.config
-        end = cfg.max_steps if steps is None else min(self.step + check_int("steps", steps, min_value=1),
-                                                      cfg.max_steps)
+        if steps is not None:
+            steps = check_int("steps", steps, min_value=1)
+        end = cfg.max_steps if steps is None else min(self.step + steps, cfg.max_steps)
         self.model.train()
+        self.history.interrupted = False
         self._elapsed_before = self.history.elapsed[-1] if self.history.elapsed else 0.0
         self._fit_start = time.perf_counter()
         self._speed = (0, 0.0)
-        bar = tqdm(total=cfg.max_steps, initial=self.step, disable=not cfg.progress, desc="training",
-                   unit="step", dynamic_ncols=True)
-        try:
-            if self._eval_due():
-                self._record_eval(bar)
-            while self.step < end:
-                self._train_step()
-                bar.update(1)
-                bar.set_postfix(self._postfix(), refresh=False)
-                self._emit("step")
-                if self._eval_due():
-                    self._record_eval(bar)
-                if cfg.checkpoint_interval and self.step % cfg.checkpoint_interval == 0:
+        with self._sigint_guard():
+            bar = tqdm(total=cfg.max_steps, initial=self.step, disable=not (cfg.progress and self.is_main),
+                       desc="training", unit="step", dynamic_ncols=True)
+            try:
+                try:
+                    if self._eval_due():
+                        self._record_eval(bar)
+                    while self.step < end:
+                        self._train_step()
+                        bar.update(1)
+                        bar.set_postfix(self._postfix(), refresh=False)
+                        self._emit("step")
+                        if self._eval_due():
+                            self._record_eval(bar)
+                        if cfg.checkpoint_interval and self.step % cfg.checkpoint_interval == 0:
+                            self.save_checkpoint()
+                    if not (self.history.eval_steps and self.history.eval_steps[-1] == self.step):
+                        self._record_eval(bar)  # the final estimate, when the last step was not on the interval
+                finally:
+                    bar.close()
+                if cfg.checkpoint_path is not None:
                     self.save_checkpoint()
-            if not (self.history.eval_steps and self.history.eval_steps[-1] == self.step):
-                self._record_eval(bar)  # the final estimate, when the last step was not on the interval
-        except KeyboardInterrupt:
-            warnings.warn(f"training interrupted after {self.step} of {cfg.max_steps} steps; the model and "
-                          "trainer.history keep the progress so far (call fit() again to continue)",
-                          stacklevel=2)
-        finally:
-            bar.close()
-        if cfg.checkpoint_path is not None:
-            self.save_checkpoint()
-        self._emit("end")
+                self._emit("end")
+            except KeyboardInterrupt:
+                self.history.interrupted = True
+                with self._atomic():  # a second Ctrl-C waits until the checkpoint is written
+                    if cfg.checkpoint_path is not None:
+                        self.save_checkpoint()
+                if self.is_main:
+                    warnings.warn(f"training interrupted after {self.step} of {cfg.max_steps} steps; the model "
+                                  "and trainer.history keep the progress so far (history.interrupted is True; "
+                                  "call fit() again to continue)", stacklevel=2)
+                self._emit("end")
+                self._shut_down_group()
+                raise
+            except BaseException:
+                self._shut_down_group()
+                raise
         return self.history
+
+    def _shut_down_group(self) -> None:
+        """After an error or Ctrl-C under torchrun: destroy the process group (if gptlab made it)."""
+        if self.dist.enabled:
+            with contextlib.suppress(Exception):
+                distributed.cleanup()
 
     # -- checkpoints ---------------------------------------------------------------------------
 
@@ -603,10 +851,15 @@ class Trainer:
                 "scaler": self.scaler.state_dict()}
 
     def save_checkpoint(self, path: str | os.PathLike | None = None) -> Path:
-        """Save model, optimizer and trainer state to ``path`` (default ``config.checkpoint_path``)."""
+        """Save model, optimizer and trainer state to ``path`` (default ``config.checkpoint_path``).
+
+        Under torchrun only rank 0 writes (the weights are the same in every process); the other
+        ranks write nothing and return the path."""
         path = self.config.checkpoint_path if path is None else path
         if path is None:
             raise ValueError("path is None and config.checkpoint_path is None; say where to save")
+        if not self.is_main:
+            return Path(path)
         return save_checkpoint(path, self.model, self.optimizer, self.state_dict(), self.config)
 
     def resume(self, path: str | os.PathLike) -> Trainer:

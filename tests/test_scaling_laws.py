@@ -108,6 +108,43 @@ def test_sweep_bad_sizes(sizes, match):
         run_scaling_sweep(sizes, ids, ids, vocab_size=12, steps=2, progress=False)
 
 
+def test_sweep_interrupted_returns_only_the_finished_runs(monkeypatch):
+    """Ctrl-C during the second size: the first run comes back, the half-trained second does not."""
+    import gptlab.scaling_laws as sl
+
+    made = []
+
+    class InterruptSecond(Trainer):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self)
+            if len(made) == 2:
+                self.callbacks.append(stop_at_3)
+
+    def stop_at_3(trainer, event):
+        if event == "step" and trainer.step == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(sl, "Trainer", InterruptSecond)
+    ids = patterned_ids(1000)
+    sizes = SIZES + [dict(n_layer=1, n_head=2, n_embd=8)]
+    with pytest.warns(UserWarning) as caught:
+        runs = run_scaling_sweep(sizes, ids[:900], ids[900:], vocab_size=12, steps=6, batch_size=2, block_size=8,
+                                 eval_steps=1, progress=False, device="cpu")
+    messages = [str(w.message) for w in caught]
+    assert any("training interrupted after 3 of 6 steps" in m for m in messages)  # from Trainer.fit
+    assert any("sweep interrupted while training 2L·32d; returning the 1 finished" in m for m in messages)
+    assert runs.interrupted and runs.interrupted_label == "2L·32d"
+    assert [r.label for r in runs] == ["1L·16d"] and runs[0].eval_steps[-1] == 6
+    assert len(made) == 2  # the third size never started
+    assert made[1].history.interrupted and made[1].step == 3
+
+    monkeypatch.setattr(sl, "Trainer", Trainer)
+    whole = run_scaling_sweep(SIZES[:1], ids[:900], ids[900:], vocab_size=12, steps=6, batch_size=2, block_size=8,
+                              eval_steps=1, progress=False, device="cpu")
+    assert not whole.interrupted and whole[0].val_loss == pytest.approx(runs[0].val_loss)
+
+
 def test_size_label():
     assert size_label(GPTConfig(vocab_size=5, block_size=4, n_layer=3, n_head=2, n_embd=48)) == "3L·48d"
 

@@ -244,7 +244,7 @@ def test_callbacks_history_extras_and_throughput():
     assert History.from_dict(h.to_dict()) == h
 
 
-def test_keyboard_interrupt_keeps_progress_and_warns(monkeypatch):
+def test_keyboard_interrupt_keeps_progress_warns_and_reraises(monkeypatch):
     def stop_at_5(trainer, event):
         if event == "step" and trainer.step == 5:
             raise KeyboardInterrupt
@@ -260,9 +260,10 @@ def test_keyboard_interrupt_keeps_progress_and_warns(monkeypatch):
     model = make_model()
     before = copy.deepcopy(model.state_dict())
     trainer = Trainer(model, config(progress=True), DATA, callbacks=[stop_at_5])
-    with pytest.warns(UserWarning, match="after 5 of 20 steps"):
-        history = trainer.fit()
-    assert history is trainer.history and history.steps == [1, 2, 3, 4, 5]
+    with pytest.warns(UserWarning, match="after 5 of 20 steps"), pytest.raises(KeyboardInterrupt):
+        trainer.fit()
+    history = trainer.history
+    assert history.steps == [1, 2, 3, 4, 5] and history.interrupted
     assert not torch.equal(model.emb.weight, before["emb.weight"])
     assert len(bars) == 1 and bars[0].n == 5 and bars[0].disable  # tqdm.close() sets disable
 
