@@ -8,12 +8,13 @@ first use.
 from importlib import import_module
 from importlib.util import find_spec
 
-from ._base import figure_to_png, new_figure
+from ._base import figure_to_png, new_figure, shown_png
+from .theme import get_theme, set_theme
 
 _SUBMODULES = ("lm", "attention", "dot_product_scaling", "position", "blocks", "training", "gpt", "moe",
                "quantization")
 
-__all__ = ["figure_to_png", "new_figure"]
+__all__ = ["figure_to_png", "get_theme", "new_figure", "set_theme", "shown_png"]
 
 
 def __getattr__(name: str):

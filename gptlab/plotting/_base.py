@@ -6,15 +6,17 @@ import io
 from matplotlib.figure import Figure
 
 from ._live import is_live, live_png
+from .theme import apply_text_floor, picture_dpi
 
 
-def new_figure(nrows: int = 1, ncols: int = 1, figsize=(6.4, 3.6), squeeze: bool = True, dpi: float = 100,
-               **subplot_kw):
+def new_figure(nrows: int = 1, ncols: int = 1, figsize=(6.4, 3.6), squeeze: bool = True,
+               dpi: float | None = None, **subplot_kw):
     """A fresh ``Figure`` and its axes, made without pyplot so nothing leaks between calls.
 
-    A notebook displays the returned figure when it is the last expression of a cell.
+    A notebook displays the returned figure when it is the last expression of a cell. Its dpi
+    is the theme's (``gptlab.plotting.theme``: 100 in the notebook theme) unless given.
     """
-    fig = Figure(figsize=figsize, dpi=dpi, layout="constrained")
+    fig = Figure(figsize=figsize, dpi=picture_dpi(figsize[0], dpi), layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=squeeze, **subplot_kw)
     return fig, axes
 
@@ -32,6 +34,14 @@ def figure_to_png(fig: Figure, dpi: int = 80) -> bytes:
     return buf.getvalue()
 
 
+def shown_png(fig: Figure, dpi: float | None = None, *, explorer: bool = False) -> bytes:
+    """The PNG a learner sees: at the theme's dpi for this figure (``dpi`` in the notebook theme),
+    with the theme's smallest text size enforced (``theme.apply_text_floor``)."""
+    dpi = picture_dpi(fig.get_figwidth(), dpi, explorer=explorer)
+    apply_text_floor(fig, dpi)
+    return figure_to_png(fig, dpi=dpi)
+
+
 def _show_figures_in_notebooks() -> None:
     """Let Jupyter draw a returned ``Figure`` even when pyplot (and its inline backend) was never imported."""
     try:
@@ -41,7 +51,7 @@ def _show_figures_in_notebooks() -> None:
     shell = get_ipython()
     if shell is None:
         return
-    shell.display_formatter.formatters["image/png"].for_type(Figure, lambda fig: figure_to_png(fig, dpi=100))
+    shell.display_formatter.formatters["image/png"].for_type(Figure, lambda fig: shown_png(fig, dpi=100))
 
 
 _show_figures_in_notebooks()

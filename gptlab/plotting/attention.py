@@ -25,6 +25,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from ._base import new_figure
+from .theme import apply_text_floor, picture_dpi
 
 __all__ = [
     "AttentionView",
@@ -296,7 +297,11 @@ class AttentionView:
             static, static_ax = new_figure(figsize=(width, height))
             _place(static, [(static_ax, box)])
             decorate(static_ax)
+            # the explorer shows the figure at this dpi (raised by a classroom theme), so bake the backdrop at it
+            backdrop_dpi = picture_dpi(width, backdrop_dpi, explorer=True)
             static.set_dpi(backdrop_dpi)
+            apply_text_floor(static, backdrop_dpi)
+            self.backdrop_figure = static  # kept so a test can read the texts baked into the backdrop
             canvas = FigureCanvasAgg(static)
             canvas.draw()
             backdrop = np.asarray(canvas.buffer_rgba()).copy()  # (H px, W px, 4)

@@ -15,7 +15,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FormatStrFormatter, NullFormatter
 
-from ._base import figure_to_png, new_figure
+from ._base import new_figure, shown_png
 from .training import plot_history
 
 __all__ = ["LiveLossPlot", "plot_parameter_counts", "plot_scaling_curve"]
@@ -104,7 +104,7 @@ class LiveLossPlot:
     def _display(self) -> None:
         from IPython.display import Image, display  # only needed when showing, in a notebook
 
-        picture = Image(figure_to_png(self.fig, dpi=self.dpi))
+        picture = Image(shown_png(self.fig, dpi=self.dpi))  # the theme may draw it larger
         if self._handle is None:
             self._handle = display(picture, display_id=True)
         else:

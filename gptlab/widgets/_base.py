@@ -23,13 +23,23 @@ import ipywidgets as widgets
 from matplotlib.figure import Figure
 
 from ..plotting import figure_to_png
+from ..plotting import theme as _theme
 from ..plotting._live import is_live
 
 
 class Explorer:
     """Base class: subclasses pass their controls and implement ``render(**state)``."""
 
-    dpi = 80
+    @property
+    def dpi(self) -> float:
+        """The theme's explorer dpi (80 in the notebook theme); a picture may be drawn finer so it
+        is the theme's minimum width across (``shown_dpi``)."""
+        return _theme.current().explorer_dpi
+
+    def shown_dpi(self, figure: Figure) -> float:
+        """The dpi ``figure`` is shown at, in the theme in use."""
+        return _theme.picture_dpi(figure.get_figwidth(), self.dpi, explorer=True)
+
 
     def __init__(self, controls: dict[str, widgets.ValueWidget], *, columns: int = 3):
         self.controls = dict(controls)
@@ -42,6 +52,10 @@ class Explorer:
         self._holding = False
         rows = [list(self.controls.values())[i:i + columns] for i in range(0, len(self.controls), columns)]
         self.widget = widgets.VBox([*(widgets.HBox(r) for r in rows), self.image, self.text])
+        css = _theme.widget_css()
+        if css:  # larger control labels for a projector (JupyterLab shows an HTML widget's <style> as is)
+            self.widget.add_class(f"gptlab-{_theme.get_theme()}")
+            self.widget.children = (widgets.HTML(css), *self.widget.children)
         for control in self.controls.values():
             control.observe(self._on_change, names="value")
         self.redraw()
@@ -86,9 +100,11 @@ class Explorer:
         else:
             self.error = None
             self.figure, self.summary = figure, summary
-            if is_live(figure) and figure.dpi != self.dpi:
-                figure.set_dpi(self.dpi)  # drawn at the dpi it is shown at, its background can be reused
-            self.image.value = figure_to_png(figure, dpi=self.dpi)
+            dpi = self.shown_dpi(figure)
+            if is_live(figure) and figure.dpi != dpi:
+                figure.set_dpi(dpi)  # drawn at the dpi it is shown at, its background can be reused
+            _theme.apply_text_floor(figure, dpi)  # the theme's smallest text (none in the notebook theme)
+            self.image.value = figure_to_png(figure, dpi=dpi)
             self.text.value = f"<pre style='margin:0'>{html.escape(summary)}</pre>"
         self.last_redraw_seconds = time.perf_counter() - start
 
@@ -96,6 +112,8 @@ class Explorer:
     def _repr_mimebundle_(self, **kwargs):
         bundle = self.widget._repr_mimebundle_(**kwargs) or {}
         if self.figure is not None:
-            bundle["image/png"] = base64.b64encode(figure_to_png(self.figure, dpi=self.dpi)).decode("ascii")
+            dpi = self.shown_dpi(self.figure)
+            _theme.apply_text_floor(self.figure, dpi)
+            bundle["image/png"] = base64.b64encode(figure_to_png(self.figure, dpi=dpi)).decode("ascii")
         bundle["text/plain"] = self.summary if self.error is None else f"{self.summary}\n(error: {self.error})"
         return bundle
