@@ -73,7 +73,7 @@ def _history():
     return h
 
 
-def _runs():
+def _runs():  # the shape of run_scaling_sweep's result, as tests/test_scaling_laws.py builds it
     from gptlab.model import GPTConfig
     from gptlab.scaling_laws import ScalingRun, size_label
 
