@@ -15,6 +15,13 @@ prove the two agree. ``record_attention`` switches to the explicit path to read 
 
 Mask convention everywhere in gptlab: a bool tensor, True = "may attend". (``torch.nn.
 MultiheadAttention`` uses the opposite: True there means "blocked".)
+
+Inputs: q, k, v (and x) must be floating-point tensors of one dtype. Mixing float64 and float32
+raises a TypeError that says which tensor to convert (there is no silent promotion, as in
+``torch.nn`` layers); integer tensors are refused the same way. The small teaching functions
+(``average_attention``, ``dot_product_attention``, ``attention_weights``,
+``scaled_dot_product_attention``) also refuse NaN or infinite inputs, which would come out as NaN
+weights; the modules do not scan their inputs (that would slow every forward pass).
 """
 from __future__ import annotations
 
@@ -26,17 +33,27 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ._checks import check_float, check_int, divisors
+from ._checks import ArgumentTypeError, check_float, check_int, check_type, divisors
+from ._tensor_checks import (
+    broadcast_shape,
+    check_bool,
+    check_device,
+    check_dtype,
+    check_finite,
+    check_layer_dtype,
+    check_same_dtype,
+    check_tensor,
+)
 from .positional import RotaryEmbedding
 
 # --------------------------------------------------------------------------------------------
 # Attention without parameters (lesson 03)
 
 
-def _check_sequence(name: str, x) -> None:
-    if not isinstance(x, torch.Tensor) or x.dim() < 2:
-        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-        raise ValueError(f"{name} must be a tensor of shape (..., T, d) with at least 2 dimensions, got {shape}")
+def _check_sequence(name: str, x, finite: bool = False) -> None:
+    check_tensor(name, x, min_ndim=2, shape="(..., T, d)", floating=True)
+    if finite:
+        check_finite(name, x)
 
 
 def average_attention(x: torch.Tensor, causal: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
@@ -45,7 +62,8 @@ def average_attention(x: torch.Tensor, causal: bool = False) -> tuple[torch.Tens
     x: (..., T, d) -> out (..., T, d), weights (..., T, T). With ``causal=True`` token t averages
     only tokens 0..t (weights 1/(t+1)), the "bag of words" of everything seen so far.
     """
-    _check_sequence("x", x)
+    _check_sequence("x", x, finite=True)
+    causal = check_bool("causal", causal)
     T = x.size(-2)
     if causal:
         allowed = causal_mask(T, device=x.device).to(x.dtype)  # (T, T) ones on and below the diagonal
@@ -62,7 +80,8 @@ def dot_product_attention(x: torch.Tensor, causal: bool = False) -> tuple[torch.
     x: (..., T, d) -> out (..., T, d), weights (..., T, T). Token i attends most to the tokens
     whose vectors point the same way as its own. Nothing is scaled or learned yet.
     """
-    _check_sequence("x", x)
+    _check_sequence("x", x, finite=True)
+    causal = check_bool("causal", causal)
     T = x.size(-2)
     attn_scores = x @ x.transpose(-2, -1)  # (..., T, T) score[i, j] = x_i · x_j
     if causal:
@@ -83,6 +102,7 @@ def causal_mask(T: int, device=None, *, T_k: int | None = None) -> torch.Tensor:
     """
     T = check_int("T", T, min_value=0)
     T_k = T if T_k is None else check_int("T_k", T_k, min_value=0)
+    device = check_device("device", device)
     if T > T_k:
         raise ValueError(f"a causal mask needs at least as many keys as queries, got T={T} queries "
                          f"and T_k={T_k} keys: the first {T - T_k} queries would have nothing to attend to")
@@ -91,6 +111,7 @@ def causal_mask(T: int, device=None, *, T_k: int | None = None) -> torch.Tensor:
 
 def _build_mask(mask, causal: bool, T_q: int, T_k: int, scores_shape, device) -> torch.Tensor | None:
     """Combine a user mask and the causal mask into one bool mask (True = keep), or None."""
+    causal = check_bool("causal", causal)
     keep = None
     if causal and T_q > T_k:
         raise ValueError(f"causal=True needs at least as many keys as queries, got T_q={T_q} and T_k={T_k}; "
@@ -102,11 +123,7 @@ def _build_mask(mask, causal: bool, T_q: int, T_k: int, scores_shape, device) ->
             kind = mask.dtype if isinstance(mask, torch.Tensor) else type(mask).__name__
             raise ValueError(f"mask must be a bool tensor (True = may attend), got {kind}; "
                              f"for a 0/1 tensor use mask.bool()")
-        try:
-            ok = torch.broadcast_shapes(mask.shape, scores_shape) == torch.Size(scores_shape)
-        except RuntimeError:
-            ok = False
-        if not ok:
+        if broadcast_shape(mask.shape, scores_shape) != tuple(scores_shape):
             raise ValueError(f"mask has shape {tuple(mask.shape)}, which does not broadcast to the attention "
                              f"scores' shape {tuple(scores_shape)} (..., T_q, T_k); e.g. use shape ({T_q}, {T_k})")
         mask = mask.to(device)
@@ -119,9 +136,10 @@ def _build_mask(mask, causal: bool, T_q: int, T_k: int, scores_shape, device) ->
     return keep
 
 
-def _check_qk(q, k) -> None:
-    _check_sequence("q", q)
-    _check_sequence("k", k)
+def _check_qk(q, k, finite: bool = False) -> None:
+    _check_sequence("q", q, finite)
+    _check_sequence("k", k, finite)
+    check_same_dtype(q=q, k=k)
     if q.size(-1) != k.size(-1):
         raise ValueError(f"q and k must have the same last dimension d (a query meets a key in a dot product), "
                          f"got q {tuple(q.shape)} and k {tuple(k.shape)}")
@@ -133,8 +151,17 @@ def attention_weights(q: torch.Tensor, k: torch.Tensor, mask: torch.Tensor | Non
 
     q: (..., T_q, d), k: (..., T_k, d) -> weights (..., T_q, T_k), each row summing to 1.
     ``scale`` defaults to 1/sqrt(d), which keeps the scores' variance near 1 whatever d is.
+    q and k must be floating-point tensors of one dtype, with no NaN or infinity.
     """
-    _check_qk(q, k)
+    _check_qk(q, k, finite=True)
+    if broadcast_shape(q.shape[:-2], k.shape[:-2]) is None:
+        raise ValueError(f"q and k must share their leading (batch, head) dimensions, got q {tuple(q.shape)} "
+                         f"and k {tuple(k.shape)}")
+    return _attention_weights(q, k, mask, causal, scale)
+
+
+def _attention_weights(q, k, mask, causal, scale) -> torch.Tensor:
+    """``attention_weights`` after its input checks (the modules call this: no scan of the values)."""
     d = q.size(-1)
     scale = 1.0 / math.sqrt(d) if scale is None else check_float("scale", scale, min_value=0, min_inclusive=False)
     attn_scores = (q @ k.transpose(-2, -1)) * scale  # (..., T_q, T_k)
@@ -157,17 +184,16 @@ def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tens
     Same result as ``F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal)``
     when T_q == T_k (PyTorch aligns a causal mask to the start of the keys when T_q != T_k).
     """
-    _check_qk(q, k)
-    _check_sequence("v", v)
+    _check_qk(q, k, finite=True)
+    _check_sequence("v", v, finite=True)
+    check_same_dtype(q=q, k=k, v=v)
     if v.size(-2) != k.size(-2):
         raise ValueError(f"k and v must hold the same number of positions T_k (one value per key), "
                          f"got k {tuple(k.shape)} and v {tuple(v.shape)}")
-    try:
-        torch.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
-    except RuntimeError:
+    if broadcast_shape(q.shape[:-2], k.shape[:-2], v.shape[:-2]) is None:
         raise ValueError(f"q, k and v must share their leading (batch, head) dimensions, got q {tuple(q.shape)}, "
-                         f"k {tuple(k.shape)}, v {tuple(v.shape)}") from None
-    attn_weights = attention_weights(q, k, mask=mask, causal=causal, scale=scale)  # (..., T_q, T_k)
+                         f"k {tuple(k.shape)}, v {tuple(v.shape)}")
+    attn_weights = _attention_weights(q, k, mask, causal, scale)  # (..., T_q, T_k)
     out = attn_weights @ v  # (..., T_q, d_v) each query's weighted average of the values
     return out, attn_weights
 
@@ -195,7 +221,8 @@ class SelfAttention(nn.Module):
         super().__init__()
         self.d_model = check_int("d_model", d_model, min_value=1)
         self.d_head = d_model if d_head is None else check_int("d_head", d_head, min_value=1)
-        self.scaled = bool(scaled)
+        bias = check_bool("bias", bias)
+        self.scaled = check_bool("scaled", scaled)
         self.query = nn.Linear(d_model, self.d_head, bias=bias)  # what am I looking for?
         self.key = nn.Linear(d_model, self.d_head, bias=bias)  # what do I contain?
         self.value = nn.Linear(d_model, self.d_head, bias=bias)  # what do I pass on if chosen?
@@ -213,11 +240,16 @@ class SelfAttention(nn.Module):
             if t.size(-1) != self.d_model:
                 raise ValueError(f"{name} has last dimension {t.size(-1)}, but this layer expects "
                                  f"d_model={self.d_model}")
+            check_layer_dtype(name, t, self.query.weight, "SelfAttention")
+        if context is not None:
+            if broadcast_shape(x.shape[:-2], context.shape[:-2]) is None:
+                raise ValueError(f"x {tuple(x.shape)} and context {tuple(context.shape)} must share their leading "
+                                 f"(batch) dimensions: each sequence attends to its own context")
         q = self.query(x)  # (..., T, hs)
         k = self.key(source)  # (..., T_k, hs)
         v = self.value(source)  # (..., T_k, hs)
         scale = None if self.scaled else 1.0
-        attn_weights = attention_weights(q, k, mask=mask, causal=causal, scale=scale)  # (..., T, T_k)
+        attn_weights = _attention_weights(q, k, mask, causal, scale)  # (..., T, T_k)
         attn_weights = self.pattern(attn_weights)
         self.last_weights = attn_weights.detach()
         return attn_weights @ v  # (..., T, hs)
@@ -247,6 +279,14 @@ class KVCache:
 
     def update(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Append the new keys/values (B, n_kv_head, T_new, hs); return all (B, n_kv_head, T_past + T_new, hs)."""
+        check_tensor("k", k, ndim=4, shape="(B, n_kv_head, T_new, head_dim)")
+        check_tensor("v", v, ndim=4, shape="(B, n_kv_head, T_new, head_dim)")
+        if k.shape != v.shape:
+            raise ValueError(f"k and v must have one shape (B, n_kv_head, T_new, head_dim), got k {tuple(k.shape)} "
+                             f"and v {tuple(v.shape)}")
+        if self.k is not None and k.dtype != self.k.dtype:
+            raise ArgumentTypeError(f"the cache holds {self.k.dtype} keys but the new keys are {k.dtype}; "
+                                    f"keep one dtype per cache (or start a fresh KVCache)")
         if self.k is None:
             self.k, self.v = k, v
         else:
@@ -282,6 +322,7 @@ def kv_cache_bytes(n_layer: int, n_kv_head: int, head_dim: int, T: int, B: int =
     for name, value in (("n_layer", n_layer), ("n_kv_head", n_kv_head), ("head_dim", head_dim), ("B", B)):
         check_int(name, value, min_value=1)
     check_int("T", T, min_value=0)
+    check_dtype("dtype", dtype)
     bytes_per_number = torch.empty((), dtype=dtype).element_size()
     return 2 * n_layer * B * n_kv_head * T * head_dim * bytes_per_number
 
@@ -298,6 +339,9 @@ def decode_step_bytes(n_layer: int, d_model: int, n_head: int, n_kv_head: int, T
     d_model = check_int("d_model", d_model, min_value=1)
     n_head = check_int("n_head", n_head, min_value=1)
     n_kv_head = check_int("n_kv_head", n_kv_head, min_value=1)
+    check_int("T", T, min_value=0)
+    check_int("B", B, min_value=1)
+    check_dtype("dtype", dtype)
     if d_model % n_head or n_head % n_kv_head:
         raise ValueError(f"need d_model % n_head == 0 and n_head % n_kv_head == 0, got d_model={d_model}, "
                          f"n_head={n_head}, n_kv_head={n_kv_head}")
@@ -310,8 +354,7 @@ def decode_step_bytes(n_layer: int, d_model: int, n_head: int, n_kv_head: int, T
 
 def split_heads(x: torch.Tensor, n_head: int) -> torch.Tensor:
     """(B, T, C) -> (B, n_head, T, C // n_head): head h holds columns h*hs .. (h+1)*hs - 1."""
-    if not isinstance(x, torch.Tensor) or x.dim() != 3:
-        raise ValueError(f"x must be a (B, T, C) tensor, got {getattr(x, 'shape', type(x).__name__)}")
+    check_tensor("x", x, ndim=3, shape="(B, T, C)")
     n_head = check_int("n_head", n_head, min_value=1)
     B, T, C = x.size()
     if C % n_head:
@@ -328,6 +371,9 @@ def decode_step_attention(q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch
     ``MultiHeadAttention`` (which copies each shared K/V head to its group for clarity), the query
     heads of a group are stacked against their one K/V head, as fused GPU kernels do.
     """
+    for name, t in (("q", q), ("k_cache", k_cache), ("v_cache", v_cache)):
+        check_tensor(name, t, shape="(B, heads, T, hs)", floating=True)
+    check_same_dtype(q=q, k_cache=k_cache, v_cache=v_cache)
     if q.dim() != 4 or q.size(2) != 1 or k_cache.dim() != 4 or k_cache.shape != v_cache.shape:
         raise ValueError(f"need q (B, n_head, 1, hs) and k_cache, v_cache (B, n_kv_head, T, hs) of one shape, got "
                          f"{tuple(q.shape)}, {tuple(k_cache.shape)}, {tuple(v_cache.shape)}")
@@ -377,7 +423,8 @@ class MultiHeadAttention(nn.Module):
                                  f"n_head={n_head} gives head_dim={self.head_dim}; use "
                                  f"RotaryEmbedding({self.head_dim})")
         self.dropout = check_float("dropout", dropout, min_value=0.0, max_value=1.0, max_inclusive=False)
-        self.causal = bool(causal)
+        bias = check_bool("bias", bias)
+        self.causal = check_bool("causal", causal)
         self.fused = True
         kv_dim = n_kv_head * self.head_dim
         self.q_proj = nn.Linear(d_model, d_model, bias=bias)  # all query heads at once
@@ -398,12 +445,13 @@ class MultiHeadAttention(nn.Module):
         ``mask``: optional bool mask (True = may attend) broadcastable to (B, n_head, T, T_k).
         """
         if not isinstance(x, torch.Tensor) or x.dim() != 3:
-            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-            raise ValueError(f"x must have shape (B, T, d_model), got {shape}; add a batch dimension "
+            check_tensor("x", x, shape="(B, T, d_model)")
+            raise ValueError(f"x must have shape (B, T, d_model), got {tuple(x.shape)}; add a batch dimension "
                              f"with x.unsqueeze(0)")
         B, T, C = x.size()  # batch size, sequence length, embedding dimensionality (d_model)
         if C != self.d_model:
             raise ValueError(f"x has last dimension {C}, but this layer expects d_model={self.d_model}")
+        check_layer_dtype("x", x, getattr(self.q_proj, "weight", None), "MultiHeadAttention")
         if cache is not None and not isinstance(cache, KVCache):
             raise ValueError(f"cache must be a KVCache (one per layer), got {type(cache).__name__}; "
                              f"for a stack of layers make caches = [KVCache() for _ in range(n_layer)] "
@@ -436,7 +484,7 @@ class MultiHeadAttention(nn.Module):
                 keep = _build_mask(mask, self.causal, T, T_k, (B, nh, T, T_k), x.device)
                 y = F.scaled_dot_product_attention(q, k, v, attn_mask=keep, dropout_p=dropout_p)
         else:
-            attn_weights = attention_weights(q, k, mask=mask, causal=self.causal)  # (B, nh, T, T_k)
+            attn_weights = _attention_weights(q, k, mask, self.causal, None)  # (B, nh, T, T_k)
             attn_weights = self.pattern(attn_weights)
             attn_weights = self.attn_dropout(attn_weights)
             y = attn_weights @ v  # (B, nh, T, T_k) x (B, nh, T_k, hs) -> (B, nh, T, hs)
@@ -482,6 +530,7 @@ def record_attention(model: nn.Module):
     ``SelfAttention`` (one head) is recorded as (B, 1, T_q, T_k). Calling the model twice inside
     the block records twice; ``rec.clear()`` empties the record.
     """
+    check_type("model", model, nn.Module, "a torch.nn.Module (e.g. a gptlab GPT)")
     rec = AttentionRecord()
     switched: list[tuple[nn.Module, bool]] = []
     handles = []

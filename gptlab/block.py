@@ -14,6 +14,7 @@ import torch
 import torch.nn as nn
 
 from ._checks import check_choice, check_float, check_int
+from ._tensor_checks import check_bool, check_layer_dtype, check_tensor
 from .attention import KVCache, MultiHeadAttention
 from .positional import RotaryEmbedding
 
@@ -31,6 +32,8 @@ class MLP(nn.Module):
         d_model = check_int("d_model", d_model, min_value=1)
         d_hidden = 4 * d_model if d_hidden is None else check_int("d_hidden", d_hidden, min_value=1)
         dropout = check_float("dropout", dropout, min_value=0.0, max_value=1.0, max_inclusive=False)
+        bias = check_bool("bias", bias)
+        self.d_model = d_model
         self.activation = check_choice("activation", activation, ["gelu", "gelu_tanh"])
         self.fc = nn.Linear(d_model, d_hidden, bias=bias)  # widen (4x in GPT-2)
         self.gelu = nn.GELU(approximate="tanh" if activation == "gelu_tanh" else "none")
@@ -39,6 +42,10 @@ class MLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (..., d_model) -> (..., d_model)."""
+        if not isinstance(x, torch.Tensor) or x.dim() == 0 or x.size(-1) != self.d_model:
+            check_tensor("x", x, min_ndim=1, shape="(..., d_model)")
+            raise ValueError(f"x has last dimension {x.size(-1)}, but this MLP expects d_model={self.d_model}")
+        check_layer_dtype("x", x, getattr(self.fc, "weight", None), "MLP")
         return self.dropout(self.proj(self.gelu(self.fc(x))))
 
 
@@ -57,6 +64,7 @@ class Block(nn.Module):
         super().__init__()
         self.d_model = check_int("d_model", d_model, min_value=1)
         self.norm = check_choice("norm", norm, ["pre", "post"])
+        bias = check_bool("bias", bias)
         if mlp is not None and d_hidden is not None:
             raise ValueError(f"pass either mlp (your own module) or d_hidden={d_hidden} (for the default MLP), "
                              f"not both: d_hidden would be ignored")
@@ -72,12 +80,25 @@ class Block(nn.Module):
     def forward(self, x: torch.Tensor, cache: KVCache | None = None,
                 mask: torch.Tensor | None = None) -> torch.Tensor:
         """x: (B, T, d_model) -> (B, T, d_model); ``cache`` and ``mask`` go to the attention."""
+        if not isinstance(x, torch.Tensor) or x.dim() != 3:
+            check_tensor("x", x, shape="(B, T, d_model)")
+            raise ValueError(f"x must have shape (B, T, d_model), got {tuple(x.shape)}; add a batch dimension "
+                             f"with x.unsqueeze(0)")
         if x.size(-1) != self.d_model:  # say it before LayerNorm fails with a shape error
             raise ValueError(f"x has last dimension {x.size(-1)}, but this block expects d_model={self.d_model}")
+        check_layer_dtype("x", x, getattr(self.ln_1, "weight", None), "Block")  # before LayerNorm's "mixed dtype"
         if self.norm == "pre":
             x = x + self.attn(self.ln_1(x), cache=cache, mask=mask)  # tokens exchange information
-            x = x + self.mlp(self.ln_2(x))  # each token processes what it gathered
+            x = x + self._mlp(self.ln_2(x))  # each token processes what it gathered
         else:
             x = self.ln_1(x + self.attn(x, cache=cache, mask=mask))
-            x = self.ln_2(x + self.mlp(x))
+            x = self.ln_2(x + self._mlp(x))
         return x
+
+    def _mlp(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.mlp(x)
+        if not isinstance(out, torch.Tensor) or out.shape != x.shape:
+            got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise ValueError(f"mlp ({type(self.mlp).__name__}) returned {got}, but the block adds it to the "
+                             f"residual stream, so it must return the shape it was given, {tuple(x.shape)}")
+        return out

@@ -18,7 +18,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ._checks import check_choice, check_float, check_int, divisors
+from ._checks import ArgumentTypeError, check_choice, check_float, check_int, check_type, divisors
+from ._tensor_checks import check_bool
 from .attention import KVCache, MultiHeadAttention, record_attention
 from .block import MLP, Block
 from .positional import LearnedPositionalEmbedding, RotaryEmbedding, SinusoidalPositionalEncoding
@@ -91,6 +92,7 @@ class GPTConfig:
     def preset(cls, name: str, **overrides) -> GPTConfig:
         """A named size from ``PRESETS``, with any field overridden, e.g.
         ``GPTConfig.preset("gpt-mini", vocab_size=65, block_size=128, dropout=0.1)``."""
+        check_type("name", name, str, f"a preset name ({', '.join(map(repr, PRESETS))})")
         if name not in PRESETS:
             raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(map(repr, PRESETS))}")
         known = {f.name for f in fields(cls)}
@@ -222,7 +224,8 @@ class GPT(nn.Module):
         B, T = idx.size()
         c = self.config
         if caches is not None:
-            if len(caches) != c.n_layer or not all(isinstance(cache, KVCache) for cache in caches):
+            if (not isinstance(caches, (list, tuple)) or len(caches) != c.n_layer
+                    or not all(isinstance(cache, KVCache) for cache in caches)):
                 raise ValueError(f"caches must be a list of {c.n_layer} KVCache objects, one per layer, e.g. "
                                  f"[KVCache() for _ in range({c.n_layer})]")
         past = 0 if caches is None else caches[0].length  # absolute position of idx[:, 0]
@@ -252,6 +255,9 @@ class GPT(nn.Module):
                 shape = tuple(targets.shape) if isinstance(targets, torch.Tensor) else type(targets).__name__
                 raise ValueError(f"targets must have the same shape as idx, {tuple(idx.shape)} (the next token at "
                                  f"every position), got {shape}")
+            if targets.dtype.is_floating_point or targets.dtype.is_complex or targets.dtype == torch.bool:
+                raise ArgumentTypeError(f"targets must hold integer token ids (torch.long), got dtype {targets.dtype}; "
+                                        f"a float id would be truncated silently")
             if int(targets.min()) < -1 or int(targets.max()) >= c.vocab_size:
                 raise ValueError(f"targets must be token ids 0..{c.vocab_size - 1} (or -1 to ignore a position)")
             # flatten: cross_entropy wants (N, classes) and (N,); every position is one prediction
@@ -281,6 +287,14 @@ class GPT(nn.Module):
         """
         self._check_ids(idx)
         max_new_tokens = check_int("max_new_tokens", max_new_tokens, min_value=0)
+        use_cache = check_bool("use_cache", use_cache)
+        # check the decoding settings now, not at the first step (nor never, when max_new_tokens=0)
+        check_float("temperature", temperature, min_value=0.0)
+        if top_k is not None:
+            check_int("top_k", top_k, min_value=1)
+        if top_p is not None:
+            check_float("top_p", top_p, min_value=0.0, max_value=1.0, min_inclusive=False)
+        check_float("repetition_penalty", repetition_penalty, min_value=0.0, min_inclusive=False)
         generator = make_generator(generator)  # an int seed becomes ONE generator for the whole loop
         block_size = self.config.block_size
         was_training = self.training
@@ -333,6 +347,7 @@ class GPT(nn.Module):
         the position embedding, and the token embedding unless it is tied to lm_head (then it
         does the output projection's matmul, so it counts), as in nanoGPT and the scaling laws.
         """
+        non_embedding = check_bool("non_embedding", non_embedding)
         n = sum(p.numel() for p in self.parameters())
         if non_embedding:
             if self.pos is not None:
@@ -374,7 +389,7 @@ class GPT(nn.Module):
         token visits (top_k of n_experts), so it is an estimate of the compute actually done.
         """
         c = self.config
-        T = c.block_size if T is None else check_int("T", T, min_value=1)
+        T = c.block_size if T is None else check_int("T", T, min_value=1, max_value=c.block_size)
         N = self.num_parameters(non_embedding=True)
         if c.n_experts:  # every token runs the router, but only top_k of the n_experts experts
             for block in self.blocks:

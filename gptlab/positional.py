@@ -19,6 +19,7 @@ import torch
 import torch.nn as nn
 
 from ._checks import check_float, check_int
+from ._tensor_checks import check_tensor
 
 
 def sinusoidal_encoding(T: int, d: int) -> torch.Tensor:
@@ -42,8 +43,15 @@ def sinusoidal_encoding(T: int, d: int) -> torch.Tensor:
     return pe
 
 
+def _check_input(x, shape: str) -> None:
+    """x must be a floating-point tensor with a position axis (-2) and a feature axis (-1)."""
+    if not isinstance(x, torch.Tensor) or x.dim() < 2 or not x.is_floating_point():
+        check_tensor("x", x, min_ndim=2, shape=shape, floating=True)
+
+
 def _check_length(T: int, offset: int, max_len: int) -> None:
     """Positions offset .. offset+T-1 must exist in a table of max_len rows."""
+    offset = check_int("offset", offset)
     if offset < 0:
         raise ValueError(f"offset={offset} must be at least 0 (it is the position of the first token)")
     if offset + T > max_len:
@@ -65,6 +73,7 @@ class SinusoidalPositionalEncoding(nn.Module):
 
     def forward(self, x: torch.Tensor, offset: int = 0) -> torch.Tensor:
         """x: (B, T, C) token embeddings -> x + PE[offset : offset + T]."""
+        _check_input(x, "(B, T, C) (token embeddings, not token ids)")
         T, C = x.size(-2), x.size(-1)
         if C != self.d_model:
             raise ValueError(f"x has last dimension {C}, but this encoding was built for d_model={self.d_model}")
@@ -83,6 +92,7 @@ class LearnedPositionalEmbedding(nn.Module):
 
     def forward(self, x: torch.Tensor, offset: int = 0) -> torch.Tensor:
         """x: (B, T, C) token embeddings -> x + embedding(offset .. offset + T - 1)."""
+        _check_input(x, "(B, T, C) (token embeddings, not token ids)")
         T, C = x.size(-2), x.size(-1)
         if C != self.d_model:
             raise ValueError(f"x has last dimension {C}, but this embedding was built for d_model={self.d_model}")
@@ -93,6 +103,10 @@ class LearnedPositionalEmbedding(nn.Module):
 
 def rotate_half(x: torch.Tensor) -> torch.Tensor:
     """Split the last dimension in halves (x1, x2) and return (-x2, x1): a 90-degree turn per pair."""
+    check_tensor("x", x, min_ndim=1, shape="(..., d)")
+    if x.size(-1) % 2:
+        raise ValueError(f"x has last dimension {x.size(-1)}, which must be even: rotate_half pairs "
+                         f"coordinate i with coordinate i + d/2")
     x1, x2 = x.chunk(2, dim=-1)
     return torch.cat((-x2, x1), dim=-1)
 
@@ -124,6 +138,7 @@ class RotaryEmbedding(nn.Module):
 
     def forward(self, x: torch.Tensor, offset: int = 0) -> torch.Tensor:
         """x: (..., T, head_dim), the token at index t sitting at position offset + t -> same shape."""
+        _check_input(x, "(..., T, head_dim)")
         T, hs = x.size(-2), x.size(-1)
         if hs != self.head_dim:
             raise ValueError(f"x has last dimension {hs}, but this RotaryEmbedding was built for "
