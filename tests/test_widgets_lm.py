@@ -170,7 +170,7 @@ def test_sampling_explorer_bad_construction(args, kwargs, match):
 
 
 def test_ngram_explorer_bad_construction():
-    with pytest.raises(ValueError, match="n=6 must be at most 5"):
+    with pytest.raises(ValueError, match="n=6 is outside the slider's range 1 to 5"):
         NGramExplorer(SENTENCES, n=6)
     with pytest.raises(ValueError, match="sentences is empty"):
         NGramExplorer([], n=2)

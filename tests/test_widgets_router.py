@@ -178,7 +178,7 @@ def test_constructor_rejects_bad_arguments(models, tok):
         RouterExplorer({"dense": dense}, tok, PROMPT)
     with pytest.raises(ValueError, match="model='C' is not one of the models"):
         RouterExplorer(models, tok, PROMPT, model="C")
-    with pytest.raises(ValueError, match="top_k=5 must be at most 4"):
+    with pytest.raises(ValueError, match="top_k=5 is outside the slider's range 1 to 4"):
         RouterExplorer(models, tok, PROMPT, top_k=5)
     with pytest.raises(ValueError, match="tokenizer must have encode"):
         RouterExplorer(models, "abc", PROMPT)

@@ -83,11 +83,11 @@ def test_scaling_explorer_curves_are_section_4s_and_the_star_is_not_clamped_at_1
 
 
 def test_scaling_explorer_bad_inputs_name_the_parameter():
-    with pytest.raises(ValueError, match="d=3 must be one of dims"):
+    with pytest.raises(ValueError, match="d=3 is not one of the slider's choices: 2, 4"):
         ScalingExplorer(d=3)
     with pytest.raises(ValueError, match="T_max=1"):
         ScalingExplorer(T_max=1)
-    with pytest.raises(ValueError, match="T=40 must be at most 32"):
+    with pytest.raises(ValueError, match="T=40 is outside the slider's range 2 to 32"):
         ScalingExplorer(T=40)
     with pytest.raises(ValueError, match="dims"):
         ScalingExplorer(dims=[])
@@ -176,11 +176,11 @@ def test_rope_dot_products_depend_only_on_the_offset_for_every_pair_of_positions
 
 
 def test_position_explorer_bad_inputs_name_the_parameter():
-    with pytest.raises(ValueError, match="kind='alibi' is not supported"):
+    with pytest.raises(ValueError, match="kind='alibi' is not one of the dropdown's choices: 'sinusoidal'"):
         PositionExplorer(kind="alibi")
     with pytest.raises(ValueError, match="d=7 must be even"):
         PositionExplorer(d=7)
-    with pytest.raises(ValueError, match="position=64 must be at most 63"):
+    with pytest.raises(ValueError, match="position=64 is outside the slider's range 0 to 63"):
         PositionExplorer(position=64)
     with pytest.raises(ValueError, match="max_len=1"):
         PositionExplorer(max_len=1)

@@ -25,6 +25,7 @@ from matplotlib.figure import Figure
 from ..plotting import figure_to_png
 from ..plotting import theme as _theme
 from ..plotting._live import is_live
+from ._validate import check_values
 
 
 class Explorer:
@@ -39,7 +40,6 @@ class Explorer:
     def shown_dpi(self, figure: Figure) -> float:
         """The dpi ``figure`` is shown at, in the theme in use."""
         return _theme.picture_dpi(figure.get_figwidth(), self.dpi, explorer=True)
-
 
     def __init__(self, controls: dict[str, widgets.ValueWidget], *, columns: int = 3):
         self.controls = dict(controls)
@@ -72,18 +72,37 @@ class Explorer:
         return {name: control.value for name, control in self.controls.items()}
 
     def set(self, **values) -> Explorer:
-        """Set several controls at once (as a learner would), then redraw once."""
+        """Set several controls at once (as a learner would), then redraw once; returns the explorer.
+
+        All or nothing, and no silent clamping: each value is first checked against its control (a
+        slider's range, finite numbers, a dropdown's choices, the type). A bad value
+        changes nothing: ``error`` and the red line under the picture name the control, the value
+        and what is allowed, and the last picture stays. A value the controls take but ``render``
+        rejects (an unknown word, a head that layer lacks) is undone the same way, so ``state``
+        always matches the picture. A bad value never raises; an unknown control name does
+        (``ValueError``), as it is a typo in the code, not a setting.
+        """
         unknown = sorted(set(values) - set(self.controls))
         if unknown:
             raise ValueError(f"unknown control(s) {unknown}; this explorer has {sorted(self.controls)}")
+        problems = check_values(self.controls, values)
+        if problems:
+            self._show_error("; ".join(problems))
+            return self
+        before = {name: self.controls[name].value for name in values}
+        self._assign(values)
+        self.redraw()
+        if self.error is not None:  # render rejected it: back to what the picture shows
+            self._assign(before)
+        return self
+
+    def _assign(self, values: dict) -> None:
         self._holding = True
         try:
             for name, value in values.items():
                 self.controls[name].value = value
         finally:
             self._holding = False
-        self.redraw()
-        return self
 
     def _on_change(self, _change) -> None:
         if not self._holding:
@@ -95,8 +114,7 @@ class Explorer:
         try:
             figure, summary = self.render(**self.state)
         except ValueError as err:
-            self.error = str(err)
-            self.text.value = f'<span style="color:#b00020">⚠ {html.escape(self.error)}</span>'
+            self._show_error(str(err))
         else:
             self.error = None
             self.figure, self.summary = figure, summary
@@ -107,6 +125,11 @@ class Explorer:
             self.image.value = figure_to_png(figure, dpi=dpi)
             self.text.value = f"<pre style='margin:0'>{html.escape(summary)}</pre>"
         self.last_redraw_seconds = time.perf_counter() - start
+
+    def _show_error(self, message: str) -> None:
+        """Show ``message`` in the red line under the picture; the picture stays as it was."""
+        self.error = message
+        self.text.value = f'<span style="color:#b00020">⚠ {html.escape(message)}</span>'
 
     # --- display ------------------------------------------------------------------------------
     def _repr_mimebundle_(self, **kwargs):

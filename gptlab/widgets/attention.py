@@ -21,6 +21,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from .._checks import ArgumentTypeError
 from ..attention import MultiHeadAttention, SelfAttention, causal_mask, record_attention
 from ..plotting.attention import AttentionView, token_label
 from ._base import Explorer
@@ -114,10 +115,26 @@ def _mask_setting(model: nn.Module, causal: bool):
             module.causal = value
 
 
+def _check_causal(causal) -> None:
+    if causal is not None and not isinstance(causal, (bool, np.bool_)):
+        raise ArgumentTypeError(f"causal={causal!r} must be True (mask on), False (mask off) or None (as the "
+                                f"model is built), got {type(causal).__name__}")
+
+
 def _encode_line(model: nn.Module, tokenizer, text) -> list[int]:
     """Token ids for one line of text, with errors that say what to type instead."""
     if not isinstance(text, str) or not text:
         raise ValueError(f"text must be a non-empty string, got {text!r}")
+    known = getattr(tokenizer, "stoi", None)
+    if isinstance(known, dict) and getattr(tokenizer, "unknown", None) == "error" and hasattr(tokenizer, "tokenize"):
+        # name every token the model never saw, in the words a learner typing a line needs
+        unknown = list(dict.fromkeys(t for t in tokenizer.tokenize(text) if t not in known))
+        if unknown:
+            what = "characters" if type(tokenizer).__name__ == "CharTokenizer" else "tokens"
+            shown = ", ".join(repr(t) for t in unknown[:8]) + (", ..." if len(unknown) > 8 else "")
+            raise ValueError(f"text={text!r} can't be encoded: {shown} {'is' if len(unknown) == 1 else 'are'} not "
+                             f"among the {len(known)} {what} this model was trained on; type a line without "
+                             f"{'it' if len(unknown) == 1 else 'them'}")
     try:
         ids = tokenizer.encode(text)
     except ValueError as err:
@@ -146,6 +163,7 @@ class AttentionExplorer(Explorer):
         The mask toggle sets every ``MultiHeadAttention.causal`` and calls every ``SelfAttention``
         with ``causal=...``; each setting runs the model once and is cached.
         """
+        _check_causal(causal)
         if not isinstance(model, nn.Module):
             raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}; for weights you "
                              f"computed yourself use AttentionExplorer.from_weights(weights, tokens)")
@@ -234,6 +252,7 @@ class AttentionExplorer(Explorer):
         the same with the causal mask on; without it the mask toggle is disabled and shows whether
         ``weights`` are already masked. ``layer_names``: one label per layer.
         """
+        _check_causal(causal)
         self = cls.__new__(cls)
         self._tokens_q = _tokens("tokens", tokens)
         plain = _as_layers("weights", weights)

@@ -9,6 +9,7 @@ from ..attention import dot_product_attention
 from ..plotting._live import mark_dynamic
 from ..plotting.attention import plot_blend
 from ._base import Explorer
+from ._validate import initial
 
 
 class BlendExplorer(Explorer):
@@ -24,11 +25,16 @@ class BlendExplorer(Explorer):
     def __init__(self, vectors: dict, text: str, *, query: int = 0, max_words: int = 12):
         if not isinstance(vectors, dict) or not vectors:
             raise ValueError("vectors must be a non-empty dict {word: 2-D vector}")
-        self.vectors = {str(w): torch.as_tensor(v, dtype=torch.float32) for w, v in vectors.items()}
+        try:
+            self.vectors = {str(w): torch.as_tensor(v, dtype=torch.float32) for w, v in vectors.items()}
+        except (TypeError, ValueError, RuntimeError):
+            raise ValueError("vectors must map each word to 2 numbers (a point in the plane)") from None
         if any(v.shape != (2,) for v in self.vectors.values()):
             raise ValueError("vectors must map each word to 2 numbers (a point in the plane)")
+        bad = [w for w, v in self.vectors.items() if not bool(torch.isfinite(v).all())]
+        if bad:
+            raise ValueError(f"vectors[{bad[0]!r}] holds NaN or inf; every word needs 2 finite numbers")
         self.max_words = check_int("max_words", max_words, min_value=1)
-        check_int("query", query, min_value=0, max_value=self.max_words - 1)
         radii = torch.stack(list(self.vectors.values())).norm(dim=-1)
         self.radius = float(radii[0]) if torch.allclose(radii, radii[0]) else None
         self.words: list[str] = []
@@ -36,24 +42,26 @@ class BlendExplorer(Explorer):
         self.outputs: torch.Tensor | None = None
         self._fig = None
         controls = {
-            "text": widgets.Text(value=text, description="sentence", continuous_update=False,
+            "text": widgets.Text(description="sentence", continuous_update=False,
                                  layout=widgets.Layout(width="32em")),
-            "query": widgets.IntSlider(value=query, min=0, max=self.max_words - 1, description="output of",
+            "query": widgets.IntSlider(min=0, max=self.max_words - 1, description="output of",
                                        continuous_update=False),
         }
+        initial(controls, text=text, query=query)  # an impossible start raises, never clamps
         super().__init__(controls, columns=2)
 
     def parse(self, text: str) -> list[str]:
         """The words of ``text``, each one checked against the vocabulary."""
         words = str(text).lower().split()
         if not words:
-            raise ValueError("the sentence is empty: type a few words, e.g. 'the cat sat'")
+            raise ValueError("text: the sentence is empty; type a few words, e.g. 'the cat sat'")
         unknown = [w for w in words if w not in self.vectors]
         if unknown:
-            raise ValueError(f"no vector for {', '.join(map(repr, unknown))}: this lesson's words are "
+            raise ValueError(f"text={text!r}: no vector for {', '.join(map(repr, unknown))}; this lesson's words are "
                              f"{', '.join(sorted(self.vectors))}")
         if len(words) > self.max_words:
-            raise ValueError(f"the sentence has {len(words)} words; this explorer takes at most {self.max_words}")
+            raise ValueError(f"text: the sentence has {len(words)} words; this explorer takes at most "
+                             f"max_words={self.max_words}")
         return words
 
     def render(self, text: str, query: int):

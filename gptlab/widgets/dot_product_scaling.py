@@ -11,6 +11,7 @@ from .._checks import check_int
 from ..dot_product_scaling import AttentionSharpness, attention_sharpness, saturation_curve
 from ..plotting.dot_product_scaling import plot_scaling_state
 from ._base import Explorer
+from ._validate import initial
 
 DEFAULT_DIMS = (2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
@@ -33,20 +34,15 @@ class ScalingExplorer(Explorer):
         self.T_max = check_int("T_max", T_max, min_value=2)
         self.seed = check_int("seed", seed)
         self.n_samples = check_int("n_samples", n_samples, min_value=1)
-        d = check_int("d", d)
-        if d not in self.dims:
-            raise ValueError(f"d={d} must be one of dims: {', '.join(map(str, self.dims))}")
-        T = check_int("T", T, min_value=2, max_value=self.T_max)
         self._draws: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
         self._curves: dict[int, tuple[dict, dict]] = {}
         self.stats: AttentionSharpness | None = None
         controls = {
-            "d": widgets.SelectionSlider(options=self.dims, value=d, description="d",
-                                         continuous_update=False),
-            "scaled": widgets.Checkbox(value=bool(scaled), description="divide by √d"),
-            "T": widgets.IntSlider(value=T, min=2, max=self.T_max, description="T (keys)",
-                                   continuous_update=False),
+            "d": widgets.SelectionSlider(options=self.dims, description="d", continuous_update=False),
+            "scaled": widgets.Checkbox(description="divide by √d"),
+            "T": widgets.IntSlider(min=2, max=self.T_max, description="T (keys)", continuous_update=False),
         }
+        initial(controls, d=d, scaled=scaled, T=T)  # an impossible start raises, never clamps
         super().__init__(controls)
 
     # --- cached heavy parts -------------------------------------------------------------------

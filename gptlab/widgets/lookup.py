@@ -8,6 +8,7 @@ import torch.nn as nn
 from ..plotting._base import new_figure
 from ..plotting._live import mark_dynamic
 from ._base import Explorer
+from ._validate import initial
 
 FORMAT = "pairs key:value, then the question key with '?', e.g. 'B:5 E:2 A:7 G:0 B?'"
 
@@ -34,8 +35,9 @@ class LookupExplorer(Explorer):
         self.probs: torch.Tensor | None = None
         self._cache: dict[str, tuple] = {}
         self._fig = None
-        controls = {"text": widgets.Text(value=text, description="sequence", continuous_update=False,
+        controls = {"text": widgets.Text(description="sequence", continuous_update=False,
                                          layout=widgets.Layout(width="30em"))}
+        initial(controls, text=text)  # a string; what it says is read (and any mistake shown) by render
         super().__init__(controls, columns=1)
 
     def run(self, text: str):
@@ -45,7 +47,7 @@ class LookupExplorer(Explorer):
             try:
                 x = self.encode(text)
             except (ValueError, KeyError, IndexError) as err:
-                raise ValueError(f"could not read {text!r} ({err}); type {FORMAT}") from None
+                raise ValueError(f"text={text!r} could not be read ({err}); type {FORMAT}") from None
             with torch.no_grad():
                 scores = self.model(x)  # (1, n_values)
             weights = self.attention.last_weights[0, -1].clone()  # (T,): the question's row

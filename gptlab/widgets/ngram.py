@@ -6,11 +6,12 @@ import math
 import ipywidgets as widgets
 from matplotlib.figure import Figure
 
-from .._checks import check_choice, check_float, check_int
+from .._checks import ArgumentTypeError, check_int
 from ..ngram import BOS, NGramLM
 from ..plotting.lm import new_token_bar_figure, plot_next_token_probs
 from ..sampling import entropy
 from ._base import Explorer
+from ._validate import initial
 
 LABEL_STYLE = {"description_width": "initial"}   # labels at full length, not cut to "k (ad..."
 
@@ -29,26 +30,28 @@ class NGramExplorer(Explorer):
     def __init__(self, sentences, n: int = 3, k: float = 0.1, context: str = "", *, max_n: int = 5,
                  top: int = 15, tokenize=str.split, min_count: int = 1, smoothing: str = "add-k"):
         self.max_n = check_int("max_n", max_n, min_value=1, max_value=8)
-        n = check_int("n", n, min_value=1, max_value=self.max_n)
-        k = check_float("k", k, min_value=1e-3, max_value=10.0)
         self.top = check_int("top", top, min_value=1)
-        smoothing = check_choice("smoothing", smoothing, ("add-k", "kneser-ney"))
+        if not callable(tokenize):
+            raise ArgumentTypeError(f"tokenize must be a function from text to tokens (str.split for words, list "
+                                    f"for characters), got {type(tokenize).__name__}")
         self.tokenize = tokenize
-        self.model = NGramLM(self.max_n, "add-k", k=k, min_count=min_count).fit(sentences)
+        controls = {
+            "context": widgets.Text(description="context", placeholder="type a few words",
+                                    continuous_update=False, style=LABEL_STYLE),
+            "n": widgets.IntSlider(min=1, max=self.max_n, description="n", continuous_update=False,
+                                   style=LABEL_STYLE),
+            "smoothing": widgets.Dropdown(options=["add-k", "kneser-ney"], description="smoothing",
+                                          style=LABEL_STYLE),
+            "k": widgets.FloatLogSlider(base=10, min=-3, max=1, step=0.1, description="k (add-k)",
+                                        readout_format=".3g", continuous_update=False, style=LABEL_STYLE),
+        }
+        # checked against the controls before they see them: an impossible start raises, never clamps
+        initial(controls, context=context, n=n, smoothing=smoothing, k=k)
+        self.model = NGramLM(self.max_n, "add-k", k=float(k), min_count=min_count).fit(sentences)
         self._orders: dict[tuple, NGramLM] = {}        # one view per (n, smoothing), all sharing the same counts
         self.probs = None                              # the last distribution shown, shape (V,)
         # one figure redrawn in place, with margins set by hand: both save more time than the bars take
         self._fig, self._ax = new_token_bar_figure(self.top, width=6.0)
-        controls = {
-            "context": widgets.Text(value=context, description="context", placeholder="type a few words",
-                                    continuous_update=False, style=LABEL_STYLE),
-            "n": widgets.IntSlider(value=n, min=1, max=self.max_n, description="n", continuous_update=False,
-                                   style=LABEL_STYLE),
-            "smoothing": widgets.Dropdown(options=["add-k", "kneser-ney"], value=smoothing, description="smoothing",
-                                          style=LABEL_STYLE),
-            "k": widgets.FloatLogSlider(value=k, base=10, min=-3, max=1, step=0.1, description="k (add-k)",
-                                        readout_format=".3g", continuous_update=False, style=LABEL_STYLE),
-        }
         super().__init__(controls)
 
     def _model(self, n: int, smoothing: str, k: float) -> NGramLM:

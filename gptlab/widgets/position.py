@@ -10,6 +10,7 @@ from .._checks import check_choice, check_int
 from ..plotting.position import plot_position_state
 from ..positional import LearnedPositionalEmbedding, RotaryEmbedding, sinusoidal_encoding
 from ._base import Explorer
+from ._validate import initial
 
 KINDS = ("sinusoidal", "learned", "rope")
 
@@ -32,19 +33,17 @@ class PositionExplorer(Explorer):
         self.max_len = check_int("max_len", max_len, min_value=2)
         self.max_d = check_int("max_d", max_d, min_value=2)
         self.seed = check_int("seed", seed)
-        check_choice("kind", kind, KINDS)
-        d = self._check_d(d)
-        position = check_int("position", position, min_value=0, max_value=self.max_len - 1)
         self._cache: dict[tuple[str, int], tuple[torch.Tensor, torch.Tensor]] = {}
         self.codes: torch.Tensor | None = None
         self.similarity: torch.Tensor | None = None
         controls = {
-            "kind": widgets.Dropdown(options=list(KINDS), value=kind, description="kind"),
-            "d": widgets.IntSlider(value=d, min=2, max=self.max_d, step=2, description="d",
-                                   continuous_update=False),
-            "position": widgets.IntSlider(value=position, min=0, max=self.max_len - 1, description="position p",
+            "kind": widgets.Dropdown(options=list(KINDS), description="kind"),
+            "d": widgets.IntSlider(min=2, max=self.max_d, step=2, description="d", continuous_update=False),
+            "position": widgets.IntSlider(min=0, max=self.max_len - 1, description="position p",
                                           continuous_update=False),
         }
+        initial(controls, kind=kind, d=d, position=position)  # an impossible start raises, never clamps
+        self._check_d(d)  # and an odd d says why it must be even
         super().__init__(controls)
 
     def _check_d(self, d) -> int:

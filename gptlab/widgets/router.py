@@ -13,6 +13,7 @@ from .._checks import check_int
 from ..moe import MoE
 from ..plotting.moe import plot_router_state
 from ._base import Explorer
+from ._validate import initial
 
 
 @dataclass
@@ -80,8 +81,6 @@ class RouterExplorer(Explorer):
         max_layers = max(len(layers) for layers in self._layers.values())
         max_experts = max(layer.n_experts for layers in self._layers.values() for layer in layers)
         top_k = self._layers[model][0].top_k if top_k is None else top_k
-        check_int("top_k", top_k, min_value=1, max_value=max_experts)
-        check_int("layer", layer, min_value=0, max_value=max_layers - 1)
         self._cache: dict[tuple[str, int, str], tuple[list[str], list[LayerRouting]]] = {}  # forward passes
         self._drawn: dict[tuple, tuple] = {}  # (model, layer, top_k, text) -> (summary, tokens, routing, busiest)
         self.routing: LayerRouting | None = None
@@ -89,14 +88,12 @@ class RouterExplorer(Explorer):
         self.busiest_fraction: float = float("nan")
         self.aux_loss: float = float("nan")
         controls = {
-            "model": widgets.Dropdown(options=names, value=model, description="model"),
-            "layer": widgets.IntSlider(value=layer, min=0, max=max_layers - 1, description="MoE layer",
-                                       continuous_update=False),
-            "top_k": widgets.IntSlider(value=top_k, min=1, max=max_experts, description="top-k",
-                                       continuous_update=False),
-            "text": widgets.Text(value=text, description="text", continuous_update=False,
-                                 layout=widgets.Layout(width="40em")),
+            "model": widgets.Dropdown(options=names, description="model"),
+            "layer": widgets.IntSlider(min=0, max=max_layers - 1, description="MoE layer", continuous_update=False),
+            "top_k": widgets.IntSlider(min=1, max=max_experts, description="top-k", continuous_update=False),
+            "text": widgets.Text(description="text", continuous_update=False, layout=widgets.Layout(width="40em")),
         }
+        initial(controls, model=model, layer=layer, top_k=top_k, text=text)  # an impossible start raises
         super().__init__(controls, columns=3)
 
     # --- the forward pass, cached ------------------------------------------------------------

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from .._checks import check_choice, check_int
+from .._checks import ArgumentTypeError, check_choice, check_int, check_type
 from ..plotting.lm import new_token_bar_figure, plot_sampling_before_after
 from ..sampling import (
     entropy,
@@ -22,6 +22,7 @@ from ..sampling import (
     repeated_ngram_mask,
 )
 from ._base import Explorer
+from ._validate import initial
 
 LABEL_STYLE = {"description_width": "initial"}   # show "temperature", not "temperat..."
 MARK_OPEN, MARK_CLOSE = "⟦", "⟧"                  # around repeated stretches; shown highlighted in the widget
@@ -55,6 +56,12 @@ class SamplingExplorer(Explorer):
         if values.dim() != 1 or values.numel() < 2:
             raise ValueError(f"logits_or_probs must be one vector with an entry per token, shape (V,); "
                              f"got shape {tuple(values.shape)} (for a batch, pick one row)")
+        if bool(values.isnan().any()) or bool((values == float("inf")).any()):
+            raise ValueError("logits_or_probs holds NaN or +inf; logits must be finite numbers (-inf, for a token "
+                             "that can never come, is allowed) and probabilities numbers from 0 to 1")
+        if isinstance(tokens, (str, bytes)) or not hasattr(tokens, "__iter__"):
+            raise ArgumentTypeError(f"tokens must be a list with one token string per entry, got "
+                                    f"{type(tokens).__name__}")
         tokens = list(tokens)
         if len(tokens) != values.numel():
             raise ValueError(f"got {len(tokens)} tokens for {values.numel()} logits; give one token string per entry")
@@ -65,6 +72,8 @@ class SamplingExplorer(Explorer):
                 raise ValueError("kind='probs' but the values are not a distribution (non-negative, summing to 1)")
             values = values.log()                     # log-probabilities are valid logits (-inf for 0)
         self.logits, self.tokens = values, tokens
+        if bool((values == float("-inf")).all()):
+            raise ValueError("logits_or_probs gives every token probability 0 (all -inf); nothing could be sampled")
         self.previous = self._ids(previous)
         self.n_samples = check_int("n_samples", n_samples, min_value=0)
         self.top = check_int("top", top, min_value=1)
@@ -73,8 +82,15 @@ class SamplingExplorer(Explorer):
         if self.generate and next_logits is None:
             raise ValueError("generate > 0 needs next_logits, a function from ids to next-token logits "
                              "(or use SamplingExplorer.from_ngram / from_model)")
+        if next_logits is not None and not callable(next_logits):
+            raise ArgumentTypeError(f"next_logits must be a function from ids to next-token logits, got "
+                                    f"{type(next_logits).__name__}")
         self.next_logits = next_logits
         self.highlight_n = check_int("highlight_n", highlight_n, min_value=1)
+        if context is not None:
+            check_type("context", context, str, "a string (the text shown in the title) or None")
+        if join is not None:
+            check_type("join", join, str, "a string put between tokens ('' for characters, ' ' for words) or None")
         # characters are joined without spaces, words with them
         self.join = join if join is not None else ("" if all(len(str(t)) <= 1 for t in tokens) else " ")
         if context is None and self.previous:
@@ -90,30 +106,40 @@ class SamplingExplorer(Explorer):
         self._fig, self._ax = new_token_bar_figure(min(self.top, len(tokens)))
         V = len(tokens)
         controls = {
-            "temperature": widgets.FloatSlider(value=temperature, min=0.0, max=2.0, step=0.05,
+            "temperature": widgets.FloatSlider(min=0.0, max=2.0, step=0.05,
                                                description="temperature", continuous_update=False, style=LABEL_STYLE),
-            "top_k": widgets.IntSlider(value=top_k, min=0, max=V, description="top-k (0=off)",
+            "top_k": widgets.IntSlider(min=0, max=V, description="top-k (0=off)",
                                        continuous_update=False, style=LABEL_STYLE),
-            "top_p": widgets.FloatSlider(value=top_p, min=0.05, max=1.0, step=0.05, description="top-p",
+            "top_p": widgets.FloatSlider(min=0.05, max=1.0, step=0.05, description="top-p",
                                          continuous_update=False, style=LABEL_STYLE),
-            "repetition_penalty": widgets.FloatSlider(value=repetition_penalty, min=1.0, max=2.0, step=0.05,
+            "repetition_penalty": widgets.FloatSlider(min=1.0, max=2.0, step=0.05,
                                                       description="rep. penalty", continuous_update=False,
                                                       style=LABEL_STYLE),
         }
+        # checked against the sliders before they see them: an impossible start raises, never clamps
+        initial(controls, temperature=temperature, top_k=top_k, top_p=top_p, repetition_penalty=repetition_penalty)
         super().__init__(controls, columns=2)
 
     def _ids(self, previous) -> list[int]:
         if previous is None:
             return []
+        if not hasattr(previous, "__iter__"):
+            raise ArgumentTypeError(f"previous must be a list of token ids or token strings (the text so far), "
+                                    f"got {type(previous).__name__}")
         index = {t: i for i, t in enumerate(self.tokens)}
         ids = []
         for p in previous:
-            if isinstance(p, (int, np.integer)):
+            if isinstance(p, (int, np.integer)) and not isinstance(p, (bool, np.bool_)):
+                if not 0 <= int(p) < len(self.tokens):
+                    raise ValueError(f"previous contains the id {int(p)}, but ids run from 0 to {len(self.tokens) - 1} "
+                                     f"(one per token)")
                 ids.append(int(p))
             elif p in index:
                 ids.append(index[p])
             else:
-                raise ValueError(f"previous contains {p!r}, which is not one of the tokens")
+                read = (" (previous is a string, read one character at a time; give a list of tokens, "
+                        "e.g. text.split())") if isinstance(previous, str) else ""
+                raise ValueError(f"previous contains {p!r}, which is not one of the tokens{read}")
         return ids
 
     @classmethod
@@ -121,6 +147,9 @@ class SamplingExplorer(Explorer):
         """The explorer on an ``NGramLM``'s next-token distribution after ``context`` (a token list);
         the context's words count as the text so far for the repetition penalty, and the summary
         shows the ``generate`` words the current rule writes after them (0: none)."""
+        if isinstance(context, str) or not hasattr(context, "__iter__"):
+            raise ArgumentTypeError(f"context must be a list of tokens, e.g. text.split() or lm.decode(ids), "
+                                    f"got {type(context).__name__}")
         previous = model.encode([w for w in context if w != "<s>"])
         next_logits = ngram_logits_fn(model)
         logits = next_logits(previous)
@@ -133,9 +162,23 @@ class SamplingExplorer(Explorer):
         ``tokens`` a string per vocabulary entry (e.g. ``tok.vocab``); the summary shows the
         ``generate`` tokens the current rule writes after the prompt (0: none). The model runs in
         eval mode, reading at most ``config.block_size`` tokens."""
+        check_type("model", model, torch.nn.Module, "a GPT (torch.nn.Module)")
+        if isinstance(ids, torch.Tensor):
+            if ids.is_floating_point() or ids.dim() > 2 or (ids.dim() == 2 and ids.size(0) != 1):
+                raise ValueError(f"ids must be ONE prompt of integer token ids, shape (T,) or (1, T); got a "
+                                 f"{ids.dtype} tensor of shape {tuple(ids.shape)}")
+            ids = ids.flatten().tolist()
+        if isinstance(ids, (str, bytes)) or not hasattr(ids, "__iter__"):
+            raise ArgumentTypeError(f"ids must be a list of token ids (the prompt), got {type(ids).__name__}; "
+                                    f"encode text first: tok.encode(text)")
+        ids = list(ids)
+        bad = next((i for i in ids if isinstance(i, (bool, np.bool_)) or not isinstance(i, (int, np.integer))), None)
+        if bad is not None or not ids:
+            raise ValueError("ids must be a non-empty list of whole-number token ids (the prompt), "
+                             + ("got an empty list" if bad is None else f"got {bad!r}"))
+        ids = [int(i) for i in ids]
         model.eval()
         next_logits = model_logits_fn(model)
-        ids = [int(i) for i in ids]
         return cls(next_logits(ids), tokens, previous=ids, kind="logits", next_logits=next_logits,
                    generate=generate, **kwargs)
 
