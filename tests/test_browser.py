@@ -1,6 +1,7 @@
 """A real browser: JupyterLab on 127.0.0.1, headless Chromium driven by Playwright.
 
-It opens the first lesson, runs every cell, moves a slider with the keyboard as a learner would,
+It opens the first lesson, runs every cell, moves a slider with the keyboard as a learner would
+(in the notebook, and again in its RISE slide view),
 and checks that what the widget shows has changed. A screenshot lands in test-artifacts/.
 Skips (with the fix) where Debian's Chromium is not installed.
 """
@@ -125,3 +126,67 @@ def test_lesson_runs_and_slider_changes_the_widget(lab):
             browser.close()
     assert after_text != before_text
     assert after_img != before_img
+
+
+def test_lesson_in_slide_mode_widget_slide_answers_a_slider(lab):
+    """RISE (jupyterlab-rise): run the lesson, open it at /rise/<notebook> (its slide view, same kernel),
+    step to the slide that holds the widget, move its slider and see the picture change."""
+    url, token = lab
+    artifacts = ROOT / "test-artifacts"
+    artifacts.mkdir(exist_ok=True)
+    start = time.time()
+    args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+    with playwright_sync.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=args)
+        page = browser.new_page(viewport={"width": 1280, "height": 800})  # a projector's size
+        try:
+            # 1. run every cell in JupyterLab and save, so the kernel holds the live widget
+            page.goto(f"{url}/lab/tree/{NOTEBOOK}?token={token}", timeout=60_000)
+            page.wait_for_selector(".jp-Notebook", timeout=60_000)
+            dialog = page.locator(".jp-Dialog button.jp-mod-accept")
+            try:
+                dialog.wait_for(timeout=5_000)
+                dialog.click()
+            except playwright_sync.TimeoutError:
+                pass
+            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
+            page.locator("#jp-MainMenu .lm-MenuBar-itemLabel", has_text="Run").first.click()
+            page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+            page.wait_for_selector(".widget-slider .noUi-handle", timeout=60_000)
+            page.wait_for_function(
+                """() => document.querySelector(".jp-Notebook-ExecutionIndicator[data-status='idle']")""",
+                timeout=60_000)
+            page.keyboard.press("Control+s")
+            page.wait_for_timeout(1_000)
+            # 2. the slide view: RISE's page for this notebook, on the kernel session of its path
+            page.goto(f"{url}/rise/{NOTEBOOK}?token={token}", timeout=60_000)
+            page.wait_for_selector(".reveal .slides section", timeout=60_000)
+            present = ".reveal .slides section.present"
+            for _ in range(30):  # step slide by slide until the widget's slide is on screen
+                if page.locator(f"{present} .widget-slider .noUi-handle").count():
+                    break
+                page.locator(".reveal").first.click(position={"x": 5, "y": 5})  # command mode, not a cell editor
+                page.keyboard.press("Escape")
+                page.keyboard.press("Space")
+                page.wait_for_timeout(300)
+            handle = page.locator(f"{present} .widget-slider .noUi-handle").first
+            handle.wait_for(timeout=30_000)
+            image = page.locator(f"{present} .widget-image").first
+            before = image.get_attribute("src")
+            handle.focus()
+            for _ in range(8):
+                page.keyboard.press("ArrowRight")
+            page.wait_for_function(
+                """([sel, old]) => { const img = document.querySelector(sel);
+                                     return img && img.getAttribute('src') !== old; }""",
+                arg=[f"{present} .widget-image", before], timeout=30_000)
+            after = image.get_attribute("src")
+            page.screenshot(path=str(artifacts / "browser_slides.png"), full_page=False)
+        except Exception:
+            page.screenshot(path=str(artifacts / "browser_slides_failure.png"))
+            raise
+        finally:
+            browser.close()
+    assert after != before
+    assert time.time() - start < 60, f"the slide-mode test took {time.time() - start:.0f} s"
