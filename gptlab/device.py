@@ -2,31 +2,71 @@
 how many threads actually help."""
 from __future__ import annotations
 
+import math
 import os
 import statistics
 import time
 from collections.abc import Callable, Sequence
+from numbers import Integral
 
 import torch
+
+from ._checks import ArgumentTypeError, check_float, check_int, check_type
+
+DEVICE_NAMES = "'cpu', 'cuda', 'cuda:N' (N = a GPU's number), 'mps'"
+
+
+def _available_names() -> str:
+    names = ["cpu"]
+    if torch.cuda.is_available():
+        count = torch.cuda.device_count()
+        names += ["cuda"] + [f"cuda:{i}" for i in range(count)]
+    if _mps_available():
+        names.append("mps")
+    return ", ".join(repr(n) for n in names)
+
+
+def check_device(device, name: str = "device") -> torch.device:
+    """``device`` (a name such as ``"cuda"`` or a ``torch.device``) as a usable ``torch.device``.
+
+    A name torch does not know (``"gpu"``), a device this machine lacks (``"cuda"`` without CUDA),
+    or a GPU number past the last GPU raises a ValueError that lists what is allowed and what
+    exists here; a value of the wrong type raises a TypeError.
+    """
+    if isinstance(device, bool) or not isinstance(device, (str, torch.device)):
+        raise ArgumentTypeError(f"{name}={device!r:.60} must be a device name ({DEVICE_NAMES}), a torch.device, "
+                                f"or None to pick automatically; got {type(device).__name__}. "
+                                f"Available here: {_available_names()}")
+    text = str(device).strip().lower() if isinstance(device, str) else str(device)
+    try:
+        parsed = torch.device(text)
+    except (RuntimeError, ValueError, TypeError):
+        parsed = None
+    if parsed is None or parsed.type not in ("cuda", "mps", "cpu"):
+        raise ValueError(f"{name}={str(device)!r} is not supported; allowed device names: {DEVICE_NAMES}, "
+                         f"or None to pick automatically. Available here: {_available_names()}")
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"{name}={str(device)!r} was asked for, but CUDA is not available here; "
+                             f"use one of {_available_names()} or None to pick automatically")
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            raise ValueError(f"{name}={str(device)!r}: this machine has {torch.cuda.device_count()} CUDA GPU(s), "
+                             f"numbered from 0; use one of {_available_names()}")
+    if parsed.type == "mps" and not _mps_available():
+        raise ValueError(f"{name}={str(device)!r} was asked for, but MPS is not available here; "
+                         f"use one of {_available_names()} or None to pick automatically")
+    return parsed
 
 
 def pick_device(prefer: str | torch.device | None = None) -> torch.device:
     """Return the best available device, or ``prefer`` when it is given and usable.
 
-    ``prefer`` may be ``"cuda"``, ``"mps"``, ``"cpu"`` (or a ``torch.device``); ``None`` picks
-    CUDA, then MPS, then CPU.
+    ``prefer`` may be ``"cuda"``, ``"cuda:N"``, ``"mps"``, ``"cpu"`` (or a ``torch.device``); ``None``
+    picks CUDA, then MPS, then CPU. Anything else, or a device this machine lacks, raises a
+    ValueError that lists the allowed names and the devices that exist here.
     """
     if prefer is not None:
-        device = torch.device(prefer)
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"device={str(prefer)!r} was asked for, but CUDA is not available here; "
-                             f"use one of {[str(d) for d in available_devices()]} or None to pick automatically")
-        if device.type == "mps" and not _mps_available():
-            raise ValueError(f"device={str(prefer)!r} was asked for, but MPS is not available here; "
-                             f"use one of {[str(d) for d in available_devices()]} or None to pick automatically")
-        if device.type not in ("cuda", "mps", "cpu"):
-            raise ValueError(f"device={str(prefer)!r} is not supported; use 'cuda', 'mps', 'cpu' or None")
-        return device
+        return check_device(prefer, "device")
     if torch.cuda.is_available():
         return torch.device("cuda")
     if _mps_available():
@@ -46,7 +86,7 @@ def available_devices() -> list[torch.device]:
 
 def describe_device(device: torch.device | None = None) -> str:
     """A one-line human description, e.g. ``'cuda: NVIDIA H100 (79.1 GiB)'``."""
-    device = pick_device() if device is None else torch.device(device)
+    device = pick_device(device)
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(device)
         return f"cuda: {props.name} ({props.total_memory / 2**30:.1f} GiB)"
@@ -72,20 +112,34 @@ def fastest_num_threads(step: Callable[[], object], candidates: Sequence[int] | 
     work (a forward and backward pass on one batch, say) that leaves nothing changed behind.
     """
     cores = os.cpu_count() or 1
+    most = 4 * cores
     if candidates is None:
         candidates = [1]
         while candidates[-1] * 2 <= cores:
             candidates.append(candidates[-1] * 2)
         if candidates[-1] != cores:
             candidates.append(cores)
-    candidates = sorted({int(c) for c in candidates})
-    if not candidates or candidates[0] < 1:
-        raise ValueError(f"candidates={candidates!r} must be thread counts of at least 1, e.g. [1, 2]")
+    if isinstance(candidates, (str, bytes)) or not hasattr(candidates, "__iter__"):
+        raise ArgumentTypeError(f"candidates={candidates!r:.60} must be a list of thread counts such as [1, 2], "
+                                f"got {type(candidates).__name__}")
+    given = list(candidates)
+    for c in given:
+        if isinstance(c, bool) or not isinstance(c, Integral):
+            raise ArgumentTypeError(f"candidates={given!r:.60} must be whole-number thread counts such as [1, 2]; "
+                                    f"{c!r} is a {type(c).__name__}")
+        if not 1 <= c <= most:
+            raise ValueError(f"candidates={given!r:.60} must be thread counts from 1 to {most} (4 x the {cores} "
+                             f"cores here; more threads than that cannot help); {c!r} is not")
+    candidates = sorted({int(c) for c in given})
+    if not candidates:
+        raise ValueError(f"candidates={given!r} must be thread counts of at least 1, e.g. [1, 2]")
     if not callable(step):
-        raise ValueError(f"step must be a function to time (called with no arguments), got {type(step).__name__}")
-    for name, value in (("rounds", rounds), ("calls", calls)):
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name}={value!r} must be a whole number of at least 1")
+        raise ArgumentTypeError(f"step must be a function to time (called with no arguments), "
+                                f"got {type(step).__name__}")
+    rounds = check_int("rounds", rounds, min_value=1)
+    calls = check_int("calls", calls, min_value=1)
+    margin = check_float("margin", margin, min_value=0.0, max_value=1.0, max_inclusive=False)
+    check_type("apply", apply, bool, "True or False")
     original = torch.get_num_threads()
     timings: dict[int, list[float]] = {n: [] for n in candidates}
     try:
@@ -117,12 +171,20 @@ def describe_thread_timing(best: int, seconds: dict[int, float]) -> str:
     E.g. ``'training on 2 CPU threads: one step 40 ms; 1.4x slower with 1'`` or, when the extra
     threads lose, ``'training on 1 CPU thread: one step 57 ms; 27.3x slower with 2'``.
     """
-    if not seconds or best not in seconds:
+    if not isinstance(seconds, dict) or not seconds:
+        raise ArgumentTypeError(f"seconds={seconds!r:.60} must be the non-empty dict {{threads: seconds per call}} "
+                                f"that fastest_num_threads returns, got {type(seconds).__name__}")
+    for n, t in seconds.items():
+        check_int("a thread count in seconds", n, min_value=1)
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) or t < 0:
+            raise ValueError(f"seconds[{n!r}]={t!r} must be a finite number of seconds, at least 0")
+    check_int("best", best, min_value=1)
+    if best not in seconds:
         raise ValueError(f"best={best!r} must be one of the timed thread counts {sorted(seconds)!r}")
     parts = []
     for n in sorted(seconds):
         if n != best:
-            ratio = seconds[n] / seconds[best]
+            ratio = max(seconds[n], 1e-12) / max(seconds[best], 1e-12)   # a clock too coarse may say 0
             parts.append(f"{ratio:.1f}x slower with {n}" if ratio >= 1
                          else f"{1 / ratio:.2f}x faster with {n}, within the margin")
     line = f"training on {best} CPU thread{'' if best == 1 else 's'}: one step {seconds[best] * 1e3:.0f} ms"
@@ -136,9 +198,13 @@ def pick_training_threads(model: torch.nn.Module, batch: torch.Tensor, **kwargs)
     The step is a forward and backward pass, ``model(batch[:, :-1], batch[:, 1:])``, whose gradients
     are then dropped, so the model is left as it was. ``kwargs`` go to ``fastest_num_threads``.
     """
+    if not isinstance(model, torch.nn.Module):
+        raise ArgumentTypeError(f"model must be a torch.nn.Module (a GPT, say), got {type(model).__name__}")
     if not isinstance(batch, torch.Tensor) or batch.dim() != 2 or batch.size(1) < 2:
         raise ValueError(f"batch must be a (B, T + 1) tensor of token ids with T >= 1, got "
                          f"{tuple(batch.shape) if isinstance(batch, torch.Tensor) else type(batch).__name__}")
+    if batch.dtype.is_floating_point or batch.dtype.is_complex or batch.dtype == torch.bool:
+        raise ValueError(f"batch must hold integer token ids (torch.long), got dtype {batch.dtype}")
 
     def one_step():
         _, loss = model(batch[:, :-1], batch[:, 1:])

@@ -66,7 +66,13 @@ def hints_for(ex_id: str) -> list[str]:
 
 def register_hints(table: Mapping[str, str | Sequence[str]]) -> None:
     """Add hints from code (for an exercise a learner or teacher writes): ``{"9.9": "look at ..."}``."""
+    if not isinstance(table, Mapping):
+        raise TypeError(f"table={_short(table)} must be a dict from exercise id to hint(s), "
+                        f"e.g. {{'9.9': 'look at ...'}}; got {type(table).__name__}")
     for key, value in table.items():
+        if not isinstance(value, str) and not (isinstance(value, (list, tuple))
+                                               and all(isinstance(v, str) for v in value)):
+            raise TypeError(f"table[{key!r}]={_short(value)} must be a hint (str) or a list of hints")
         _EXTRA_HINTS[exercise_id(key)] = [value] if isinstance(value, str) else list(value)
         _REVEALED.pop(exercise_id(key), None)
 
@@ -207,6 +213,17 @@ def _say(message: str) -> None:
     print(message)  # noqa: T201 - the verdict is the point of an exercise cell
 
 
+def _setup_problem(name, rtol, atol) -> str | None:
+    """What is wrong with a checker's own settings (a teacher's mistake, said, never raised)."""
+    if not isinstance(name, str) or not name.strip():
+        return (f"the exercise name must be a non-empty string such as '1.3 perplexity'; got {_short(name)}, "
+                f"so this answer cannot be checked")
+    for label, tol in (("rtol", rtol), ("atol", atol)):
+        if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not math.isfinite(tol) or tol < 0:
+            return f"{label}={_short(tol)} must be a finite number of at least 0, so this answer cannot be checked"
+    return None
+
+
 def check_answer(name: str, answer, expected=None, *, accept: Callable | None = None, hint: str | None = None,
                  rtol: float = 1e-4, atol: float = 1e-6, explain: str = "", wrong: str = "") -> bool | None:
     """Compare ``answer`` with ``expected`` (leniently: see the module's docstring).
@@ -216,6 +233,12 @@ def check_answer(name: str, answer, expected=None, *, accept: Callable | None = 
     ``wrong``: said when it is wrong (say what to look at, never the answer).
     ``hint``: an extra hint, shown only when the learner runs ``hint(id)``, never here.
     """
+    problem = _setup_problem(name, rtol, atol)
+    if problem is None and accept is not None and not callable(accept):
+        problem = f"accept={_short(accept)} must be a function answer -> True/False, so this answer cannot be checked"
+    if problem:
+        _say(f"⚠️  {name if isinstance(name, str) and name.strip() else 'exercise'}: {problem}.")
+        return None
     ex_id = exercise_id(name)
     _add_hint(ex_id, hint)
     if answer is ...:
@@ -238,9 +261,17 @@ def check_answer(name: str, answer, expected=None, *, accept: Callable | None = 
     return False
 
 
-def check_function(name: str, fn: Callable | type(...), cases: Iterable[tuple[tuple, object]] | None, *,
+def check_function(name: str, fn: Callable | type(...), cases: Iterable[tuple[tuple, object]] | None = None, *,
                    hint: str | None = None, rtol: float = 1e-4, atol: float = 1e-6) -> bool | None:
-    """Call the learner's ``fn`` on each ``(args, expected)`` case and compare (never raises)."""
+    """Call the learner's ``fn`` on each ``(args, expected)`` case and compare (never raises).
+
+    A problem with the exercise itself (no cases, a malformed case, a bad name or tolerance) is
+    said with a ⚠️ and returns None.
+    """
+    problem = _setup_problem(name, rtol, atol)
+    if problem:
+        _say(f"⚠️  {name if isinstance(name, str) and name.strip() else 'exercise'}: {problem}.")
+        return None
     ex_id = exercise_id(name)
     _add_hint(ex_id, hint)
     if fn is ... or fn is None:
@@ -249,9 +280,12 @@ def check_function(name: str, fn: Callable | type(...), cases: Iterable[tuple[tu
     if not callable(fn):
         _say(f"❌ {name}: expected a function, got {_short(fn)}." + _ask_for_hint(ex_id))
         return False
+    if cases is not None and (isinstance(cases, (str, bytes)) or not isinstance(cases, Iterable)):
+        _say(f"⚠️  {name}: cases must be a list of (args, expected) pairs; got {_short(cases)}.")
+        return None
     try:
         cases = list(cases or [])
-    except TypeError:
+    except Exception:  # an iterable that fails while being read
         cases = []
     if not cases:
         _say(f"⚠️  {name}: this exercise has no test cases to check your function against.")

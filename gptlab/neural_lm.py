@@ -21,9 +21,28 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from ._checks import check_choice, check_float, check_int
+from ._checks import ArgumentTypeError, check_choice, check_float, check_int, check_type
 from .device import pick_device
 from .sampling import make_generator
+from .tokenizers import token_ids_list
+
+
+def _check_id_tensor(name: str, t, dims: int, what: str, vocab_size: int | None) -> None:
+    """``t`` must be a torch tensor of integer ids with ``dims`` dimensions, each id in 0..vocab_size-1."""
+    if not isinstance(t, torch.Tensor):
+        raise ArgumentTypeError(f"{name} must be a torch tensor of token ids, shape {what}, got "
+                                f"{type(t).__name__}; e.g. torch.tensor(ids)")
+    if t.dim() != dims:
+        hint = "; for a single window use idx.unsqueeze(0)" if name == "idx" and t.dim() == 1 else ""
+        raise ValueError(f"{name} must have shape {what}, got {tuple(t.shape)}{hint}")
+    if t.dtype.is_floating_point or t.dtype.is_complex or t.dtype == torch.bool:
+        raise ValueError(f"{name} must hold integer token ids (torch.long), got dtype {t.dtype}")
+    if t.numel():
+        low, high = int(t.min()), int(t.max())
+        if low < 0 or (vocab_size is not None and high >= vocab_size):
+            allowed = f"0..{vocab_size - 1} (vocab_size={vocab_size})" if vocab_size is not None else "0 and up"
+            raise ValueError(f"{name} contains token id {low if low < 0 else high}, outside the vocabulary "
+                             f"{allowed}; was it encoded with another tokenizer?")
 
 
 class MLPLanguageModel(nn.Module):
@@ -53,9 +72,16 @@ class MLPLanguageModel(nn.Module):
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
         """idx: (B, context_size) token ids; targets: (B,) next ids. Returns (logits (B, V), loss or None)."""
+        _check_id_tensor("idx", idx, 2, "(B, context_size)", self.vocab_size)
         B, T = idx.size()
         if T != self.context_size:
             raise ValueError(f"idx has {T} tokens per row but this model reads context_size={self.context_size}")
+        if B == 0:
+            raise ValueError("idx holds no windows (B=0); give at least one row of token ids")
+        if targets is not None:
+            _check_id_tensor("targets", targets, 1, "(B,)", self.vocab_size)
+            if targets.size(0) != B:
+                raise ValueError(f"targets has {targets.size(0)} ids but idx has B={B} rows; give one next id per row")
         emb = self.wte(idx)                      # (B, T, d_embd)
         x = emb.view(B, -1)                      # (B, T * d_embd): the window's vectors side by side
         h = self.dropout(self.act(self.hidden(x)))   # (B, d_hidden)
@@ -69,7 +95,8 @@ class MLPLanguageModel(nn.Module):
         shorter history is padded with ``pad_id`` in front, as ``make_windows`` does. Plugs into
         ``gptlab.sampling.generate(lambda ids: model.next_token_logits(ids, pad_id), ...)``."""
         T = self.context_size
-        window = ([pad_id] * T + [int(i) for i in ids])[-T:]
+        pad_id = check_int("pad_id", pad_id, min_value=0, max_value=self.vocab_size - 1)
+        window = ([pad_id] * T + token_ids_list("ids", ids, self.vocab_size))[-T:]
         device = self.wte.weight.device
         logits, _ = self(torch.tensor([window], device=device))
         return logits[0].float().cpu()
@@ -77,14 +104,23 @@ class MLPLanguageModel(nn.Module):
 
 def _as_sequences(token_ids) -> list[np.ndarray]:
     """One flat id sequence, or a list of them, as a list of 1-D int64 arrays."""
-    if isinstance(token_ids, torch.Tensor):
-        token_ids = token_ids.cpu().numpy()
-    if isinstance(token_ids, np.ndarray) and token_ids.ndim == 1:
-        return [token_ids.astype(np.int64)]
+    name = "token_ids"
+    if isinstance(token_ids, (torch.Tensor, np.ndarray)) and token_ids.ndim == 1:
+        return [np.asarray(token_ids_list(name, token_ids), dtype=np.int64)]
+    if token_ids is None or isinstance(token_ids, (str, bytes, dict, set)) or not hasattr(token_ids, "__iter__"):
+        raise ArgumentTypeError(f"token_ids={token_ids!r:.60} must be a list of ids, or a list of such lists "
+                                f"(one per sentence), got {type(token_ids).__name__}; encode text first, "
+                                f"e.g. tokenizer.encode(text)")
     items = list(token_ids)
-    if items and all(isinstance(i, (int, np.integer)) for i in items):
-        return [np.asarray(items, dtype=np.int64)]
-    return [np.asarray(list(s), dtype=np.int64).reshape(-1) for s in items]
+    if items and all(isinstance(i, (int, np.integer)) and not isinstance(i, bool) for i in items):
+        return [np.asarray(token_ids_list(name, items), dtype=np.int64)]
+    out = []
+    for i, s in enumerate(items):
+        if isinstance(s, (float, int, np.number)):
+            raise ArgumentTypeError(f"token_ids[{i}]={s!r} must be a whole-number token id (int) or a list of "
+                                    f"ids, got {type(s).__name__}")
+        out.append(np.asarray(token_ids_list(f"token_ids[{i}]", s), dtype=np.int64))
+    return out
 
 
 def make_windows(token_ids, context_size: int, pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -119,11 +155,13 @@ def train_mlp_lm(model: nn.Module, X: torch.Tensor, Y: torch.Tensor, steps: int 
     falls fast, small ones to settle at the end. ``generator`` (int seed or ``torch.Generator``)
     fixes which minibatches are drawn; the model's own init is fixed by ``torch.manual_seed``.
     """
+    check_type("model", model, nn.Module, "a torch.nn.Module such as MLPLanguageModel")
     steps = check_int("steps", steps, min_value=1)
     batch_size = check_int("batch_size", batch_size, min_value=1)
     lr = check_float("lr", lr, min_value=0.0, min_inclusive=False)
-    if X.size(0) != Y.size(0) or X.size(0) == 0:
-        raise ValueError(f"X has {X.size(0)} rows and Y has {Y.size(0)}; they must match and be non-empty")
+    weight_decay = check_float("weight_decay", weight_decay, min_value=0.0)
+    check_type("progress", progress, bool, "True or False")
+    _check_pairs(model, X, Y)
     device = pick_device(device)
     model.to(device).train()
     X, Y = X.to(device), Y.to(device)
@@ -149,8 +187,9 @@ def train_mlp_lm(model: nn.Module, X: torch.Tensor, Y: torch.Tensor, steps: int 
 def perplexity(model: nn.Module, X: torch.Tensor, Y: torch.Tensor, batch_size: int = 4096) -> float:
     """exp(mean cross-entropy) of the model on (X, Y): directly comparable to ``NGramLM.perplexity``
     when both predict the same tokens (every token and the end marker of every sentence)."""
-    if X.size(0) == 0:
-        raise ValueError("X is empty; there is nothing to evaluate")
+    check_type("model", model, nn.Module, "a torch.nn.Module such as MLPLanguageModel")
+    batch_size = check_int("batch_size", batch_size, min_value=1)
+    _check_pairs(model, X, Y)
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -160,3 +199,14 @@ def perplexity(model: nn.Module, X: torch.Tensor, Y: torch.Tensor, batch_size: i
         total += F.cross_entropy(logits.float(), Y[start:start + batch_size].to(device), reduction="sum").item()
     model.train(was_training)
     return float(np.exp(total / X.size(0)))
+
+
+def _check_pairs(model: nn.Module, X, Y) -> None:
+    """X (N, context_size) and Y (N,) must be integer id tensors with matching, non-zero N."""
+    V = getattr(model, "vocab_size", None)
+    V = V if isinstance(V, int) else None
+    _check_id_tensor("X", X, 2, "(N, context_size)", V)
+    _check_id_tensor("Y", Y, 1, "(N,)", V)
+    if X.size(0) != Y.size(0) or X.size(0) == 0:
+        raise ValueError(f"X has {X.size(0)} rows and Y has {Y.size(0)}; they must match and be non-empty "
+                         f"(make them with make_windows)")

@@ -34,8 +34,9 @@ from itertools import chain, repeat
 import numpy as np
 import torch
 
-from ._checks import check_choice, check_float, check_int
+from ._checks import ArgumentTypeError, check_choice, check_float, check_int, check_type
 from .sampling import generate as sample_loop
+from .tokenizers import token_ids_list
 
 BOS, EOS, UNK = "<s>", "</s>", "<unk>"
 UNK_ID, EOS_ID = 0, 1            # vocab starts with these two; <s> gets id len(vocab), outside it
@@ -44,13 +45,57 @@ SMOOTHINGS = ("mle", "laplace", "add-k", "kneser-ney")
 
 # --- the naive idea: count whole sentences ------------------------------------------------------
 
-def _sentence_key(sentence):
-    return sentence if isinstance(sentence, str) else tuple(sentence)
+def _short(value, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _sentence_key(sentence, name: str = "sentence"):
+    """A sentence (a str, or a sequence of tokens) as something a Counter can count."""
+    if isinstance(sentence, str):
+        return sentence
+    if sentence is None or isinstance(sentence, (dict, set)) or not isinstance(sentence, Iterable):
+        raise ArgumentTypeError(f"{name}={_short(sentence)} must be a sentence: a str or a list of tokens, "
+                                f"got {type(sentence).__name__}")
+    key = tuple(sentence)
+    try:
+        hash(key)
+    except TypeError:
+        bad = next(t for t in key if not _hashable(t))
+        raise ArgumentTypeError(f"{name} contains the token {_short(bad)} ({type(bad).__name__}); "
+                                f"a token must be a str (or another hashable value)") from None
+    return key
+
+
+def _hashable(value) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
+
+
+def _sentence_list(sentences, name: str, tokens_only: bool = False) -> Iterable:
+    """``sentences`` must be a collection of sentences, not one str (which would count its characters).
+
+    ``tokens_only``: each sentence must be a list of tokens (the n-gram model), not a str.
+    """
+    what = "each a list of tokens" if tokens_only else "each a str or a list of tokens"
+    if isinstance(sentences, str):
+        fix = ("[line.split() for line in text.splitlines()]" if tokens_only
+               else "wrap it in a list, or split it: text.splitlines()")
+        raise ValueError(f"{name} must be a list of sentences, {what}; got one str {_short(sentences)}. "
+                         f"Split it first, e.g. {fix}")
+    if sentences is None or isinstance(sentences, (bytes, dict)) or not isinstance(sentences, Iterable):
+        raise ArgumentTypeError(f"{name}={_short(sentences)} must be a list of sentences, {what}, "
+                                f"got {type(sentences).__name__}")
+    return sentences
 
 
 def count_sentences(sentences: Iterable) -> Counter:
     """How often each sentence (a str, or a list of tokens) occurs verbatim in a corpus."""
-    return Counter(_sentence_key(s) for s in sentences)
+    sentences = _sentence_list(sentences, "sentences")
+    return Counter(_sentence_key(s, f"sentences[{i}]") for i, s in enumerate(sentences))
 
 
 def sentence_probability_by_counting(sentence, corpus) -> float:
@@ -59,17 +104,23 @@ def sentence_probability_by_counting(sentence, corpus) -> float:
     ``corpus`` is a list of sentences or the ``Counter`` from ``count_sentences``. Any sentence
     not in the corpus gets probability 0, however reasonable it is: the sparsity problem.
     """
-    counts = corpus if isinstance(corpus, Counter) else count_sentences(corpus)
+    key = _sentence_key(sentence, "sentence")
+    if isinstance(corpus, Counter):
+        counts = corpus
+    else:
+        corpus = _sentence_list(corpus, "corpus")
+        counts = Counter(_sentence_key(s, f"corpus[{i}]") for i, s in enumerate(corpus))
     total = sum(counts.values())
     if total == 0:
         raise ValueError("corpus is empty; give at least one sentence to count")
-    return counts[_sentence_key(sentence)] / total
+    return counts[key] / total
 
 
 def heldout_sentence_coverage(train: Iterable, heldout: Iterable) -> float:
     """The fraction of held-out sentences that occur verbatim in ``train`` (usually tiny)."""
-    seen = set(count_sentences(train))
-    heldout = [_sentence_key(s) for s in heldout]
+    train = _sentence_list(train, "train")
+    seen = {_sentence_key(s, f"train[{i}]") for i, s in enumerate(train)}
+    heldout = [_sentence_key(s, f"heldout[{i}]") for i, s in enumerate(_sentence_list(heldout, "heldout"))]
     if not heldout:
         raise ValueError("heldout is empty; give at least one held-out sentence")
     return sum(s in seen for s in heldout) / len(heldout)
@@ -81,8 +132,10 @@ def heldout_ngram_coverage(train: Iterable[Sequence], heldout: Iterable[Sequence
     Near 1 for n = 1, falling towards ``heldout_sentence_coverage`` as n grows: the longer the
     memory, the more often a context was never seen.
     """
+    train = _as_sentences(train, "train")
+    heldout = _as_sentences(heldout, "heldout")
     model = NGramLM(n).fit(train)
-    contexts, targets = model._contexts_and_targets(_as_sentences(heldout, "heldout"))
+    contexts, targets = model._contexts_and_targets(heldout)
     return float((model._top_counts(contexts, targets) > 0).mean())
 
 
@@ -103,18 +156,31 @@ class _Level:
 
 def _as_sentences(sentences, name: str = "sentences") -> list[list]:
     """Check the corpus is a list of token lists (a learner often passes plain strings)."""
-    if isinstance(sentences, str):
-        raise ValueError(f"{name} must be a list of sentences, each a list of tokens; got one str. "
-                         f"Split it first, e.g. [line.split() for line in text.splitlines()]")
+    sentences = _sentence_list(sentences, name, tokens_only=True)
     out = []
-    for s in sentences:
+    for i, s in enumerate(sentences):
         if isinstance(s, str):
             raise ValueError(f"each sentence in {name} must be a list of tokens, not a str like {s[:30]!r}; "
                              f"use s.split() for words or list(s) for characters")
+        if s is None or isinstance(s, (bytes, dict)) or not isinstance(s, Iterable):
+            raise ArgumentTypeError(f"{name}[{i}]={_short(s)} must be a sentence (a list of tokens), got "
+                                    f"{type(s).__name__}; {name} is a list of sentences such as "
+                                    f"[['the', 'cat'], ['a', 'dog']]")
         out.append(s if isinstance(s, list) else list(s))
     if not out:
         raise ValueError(f"{name} is empty; give at least one sentence (a list of tokens)")
     return out
+
+
+def _unhashable_token_error(sentences: list[list], name: str) -> ArgumentTypeError:
+    """The message for a corpus with a token that cannot be counted (a list inside a sentence, say)."""
+    for i, s in enumerate(sentences):
+        for tok in s:
+            if not _hashable(tok):
+                return ArgumentTypeError(f"{name}[{i}] contains the token {_short(tok)} ({type(tok).__name__}); "
+                                         f"a token must be a str (or another hashable value), so {name} "
+                                         f"is a list of lists of str")
+    return ArgumentTypeError(f"{name} contains a token that cannot be counted; tokens must be str")
 
 
 class NGramLM:
@@ -155,7 +221,10 @@ class NGramLM:
         sentences = _as_sentences(sentences)
         if not any(sentences):
             raise ValueError("sentences contains only empty sentences; there is nothing to count")
-        word_counts = Counter(chain.from_iterable(sentences))
+        try:
+            word_counts = Counter(chain.from_iterable(sentences))
+        except TypeError:
+            raise _unhashable_token_error(sentences, "sentences") from None
         kept = sorted(w for w, c in word_counts.items() if c >= self.min_count and w not in (BOS, EOS, UNK))
         self.vocab = [UNK, EOS, *kept]
         self.token_to_id = {w: i for i, w in enumerate(self.vocab)}
@@ -206,9 +275,12 @@ class NGramLM:
         padded[word_starts + lengths] = EOS_ID
         return padded
 
-    def _contexts_and_targets(self, sentences: list[list]) -> tuple[np.ndarray, np.ndarray]:
+    def _contexts_and_targets(self, sentences: list[list], name: str = "sentences") -> tuple[np.ndarray, np.ndarray]:
         """Every prediction in ``sentences``: contexts (N, n-1) of ids and targets (N,)."""
-        padded = self._padded_ids(sentences)
+        try:
+            padded = self._padded_ids(sentences)
+        except TypeError:
+            raise _unhashable_token_error(sentences, name) from None
         targets = np.flatnonzero(padded != len(self.vocab))
         contexts = padded[targets[:, None] + np.arange(-(self.n - 1), 0)]   # (N, n-1)
         return contexts, padded[targets]
@@ -247,13 +319,31 @@ class NGramLM:
     def encode(self, tokens: Sequence, end: bool = False) -> list[int]:
         """Vocabulary ids of ``tokens`` (unknown words -> ``<unk>``); ``end=True`` appends ``</s>``."""
         self._check_fitted()
+        tokens = self._token_list("tokens", tokens)
+        check_type("end", end, bool, "True or False")
         ids = [self.token_to_id.get(w, UNK_ID) for w in tokens]
         return ids + [EOS_ID] if end else ids
 
     def decode(self, ids: Iterable[int]) -> list:
-        """Tokens of vocabulary ids."""
+        """Tokens of vocabulary ids (a list, or a 1-D array or tensor, of ints in 0..V-1)."""
         self._check_fitted()
-        return [self.vocab[int(i)] for i in ids]
+        return [self.vocab[i] for i in token_ids_list("ids", ids, len(self.vocab))]
+
+    @staticmethod
+    def _token_list(name: str, tokens) -> list:
+        """``tokens`` as a list of hashable tokens; a str is refused (it would be read char by char)."""
+        if isinstance(tokens, str):
+            raise ValueError(f"{name} must be a list or tuple of tokens, not the str {_short(tokens)}; "
+                             f"use {_short(tokens)}.split() for words or list({_short(tokens)}) for characters")
+        if tokens is None or isinstance(tokens, (bytes, dict)) or not isinstance(tokens, Iterable):
+            raise ArgumentTypeError(f"{name}={_short(tokens)} must be a list or tuple of tokens (str), "
+                                    f"got {type(tokens).__name__}")
+        tokens = list(tokens)
+        for i, tok in enumerate(tokens):
+            if not _hashable(tok):
+                raise ArgumentTypeError(f"{name}[{i}]={_short(tok)} must be a token (a str), "
+                                        f"got {type(tok).__name__}")
+        return tokens
 
     def _context_row(self, context) -> np.ndarray:
         """The last n-1 tokens of ``context`` as ids, padded with <s> in front: shape (n-1,).
@@ -262,11 +352,8 @@ class NGramLM:
         one the way training sentences start.
         """
         self._check_fitted()
-        if isinstance(context, str):
-            raise ValueError(f"context must be a list or tuple of tokens, not the str {context!r}; "
-                             f"use {context!r}.split() for words or list({context!r}) for characters")
         V, m = len(self.vocab), self.n - 1
-        tokens = list(context)
+        tokens = self._token_list("context", context)
         if EOS in tokens:  # a sentence ended: what follows is a new sentence, so it starts from <s> padding
             tokens = tokens[len(tokens) - tokens[::-1].index(EOS):]
         tokens = tokens[-m:] if m > 0 else []
@@ -275,6 +362,9 @@ class NGramLM:
 
     def _target_id(self, token) -> int:
         self._check_fitted()
+        if not _hashable(token) or isinstance(token, (list, tuple)):
+            raise ArgumentTypeError(f"token={_short(token)} must be one token (a str such as 'cat'), "
+                                    f"got {type(token).__name__}")
         if token == BOS:
             raise ValueError(f"{BOS!r} is only ever context; the model never predicts it")
         return self.token_to_id.get(token, UNK_ID)
@@ -406,7 +496,13 @@ class NGramLM:
     def sentence_logprob(self, sentence: Sequence) -> float:
         """log P(sentence), including the final ``</s>``: the model used as a sentence scorer."""
         self._check_fitted()
-        contexts, targets = self._contexts_and_targets(_as_sentences([sentence], "sentence"))
+        if isinstance(sentence, str):
+            raise ValueError(f"sentence must be a list of tokens, not the str {_short(sentence)}; "
+                             f"use {_short(sentence)}.split() for words or list(...) for characters")
+        if sentence is None or not isinstance(sentence, Iterable):
+            raise ArgumentTypeError(f"sentence={_short(sentence)} must be a list of tokens, "
+                                    f"got {type(sentence).__name__}")
+        contexts, targets = self._contexts_and_targets(_as_sentences([sentence], "sentence"), "sentence")
         with np.errstate(divide="ignore"):
             return float(np.log(self._probs(contexts, targets)).sum())
 
@@ -431,6 +527,8 @@ class NGramLM:
         ``gptlab.sampling.next_token_probs``, which does the drawing.
         """
         self._check_fitted()
+        max_tokens = check_int("max_tokens", max_tokens, min_value=0)
+        context = self._token_list("context", context)
         prompt = self.encode([w for w in context if w != BOS])   # <s> is implied at a sentence start
         start = len(prompt)
         # the sampler knows only ids; turn them back into this model's context each step

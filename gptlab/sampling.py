@@ -23,7 +23,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ._checks import check_float, check_int
+from ._checks import ArgumentTypeError, check_float, check_int, check_type
+from .device import check_device
+from .tokenizers import token_ids_list
 
 # top-p compares cumulative sums of float32 probabilities with p: mass within this tolerance of p
 # counts as reaching it, so rounding in softmax cannot sneak in an extra token.
@@ -41,24 +43,53 @@ def make_generator(generator=None, device=None) -> torch.Generator | None:
     if isinstance(generator, random.Random):
         seed = generator.getrandbits(63)
     elif isinstance(generator, (int, np.integer)) and not isinstance(generator, bool):
-        seed = int(generator)
+        seed = check_int("generator", generator, min_value=-2**63, max_value=2**64 - 1)   # what torch accepts
     else:
-        raise ValueError(f"generator={generator!r} must be None, an int seed, a random.Random or a torch.Generator")
-    return torch.Generator(device=device or "cpu").manual_seed(seed)
+        raise ArgumentTypeError(f"generator={generator!r:.60} must be None, an int seed, a random.Random or a "
+                                f"torch.Generator, got {type(generator).__name__}")
+    return torch.Generator(device=check_device(device) if device is not None else "cpu").manual_seed(seed)
 
 
-def _as_logits(logits) -> torch.Tensor:
-    """Logits as a floating tensor of shape (V,) or (B, V); lists and numpy arrays are accepted."""
-    if isinstance(logits, torch.Tensor):
-        logits = logits.detach()
-    else:
-        logits = torch.as_tensor(np.asarray(logits, dtype=np.float64))
+def _as_floats(value, name: str) -> torch.Tensor:
+    """A list, numpy array or tensor of numbers as a tensor (tensors keep their device and dtype)."""
+    if isinstance(value, torch.Tensor):
+        return value.detach()
+    if value is None or isinstance(value, (str, bytes, bool)):
+        raise ArgumentTypeError(f"{name}={value!r:.60} must be a list, numpy array or torch tensor of numbers, "
+                                f"got {type(value).__name__}")
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ArgumentTypeError(f"{name} must be a list, numpy array or torch tensor of numbers; "
+                                f"{_short(value)} cannot be read as numbers ({err})") from None
+    return torch.as_tensor(array)
+
+
+def _short(value, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _as_logits(logits, name: str = "logits") -> torch.Tensor:
+    """Logits as a floating tensor of shape (V,) or (B, V); lists and numpy arrays are accepted.
+
+    NaN and +inf are refused (softmax would turn every probability into NaN); -inf is allowed and
+    means "this token is banned".
+    """
+    logits = _as_floats(logits, name)
+    if logits.dtype == torch.bool or logits.is_complex():
+        raise ArgumentTypeError(f"{name} must hold real numbers, got dtype {logits.dtype}")
     if not logits.is_floating_point():
         logits = logits.float()
     if logits.dim() not in (1, 2) or logits.size(-1) == 0:
-        raise ValueError(f"logits must have shape (V,) or (B, V) with V >= 1; got shape {tuple(logits.shape)}")
+        raise ValueError(f"{name} must have shape (V,) or (B, V) with V >= 1; got shape {tuple(logits.shape)}")
     if torch.isnan(logits).any():
-        raise ValueError("logits contain NaN; check the model's output before sampling from it")
+        raise ValueError(f"{name} contain NaN; check the model's output before sampling from it")
+    if torch.isposinf(logits).any():
+        where = torch.nonzero(torch.isposinf(logits))[0].tolist()
+        raise ValueError(f"{name} contain +inf (at index {where[0] if len(where) == 1 else tuple(where)}); a logit "
+                         f"must be finite, or -inf to ban a token. +inf makes softmax return NaN: check the model "
+                         f"for an overflow, or give the token a large finite logit instead")
     return logits
 
 
@@ -75,28 +106,43 @@ def _check_filters(temperature, top_k, top_p, repetition_penalty, no_repeat_ngra
     return temperature, top_k, top_p, repetition_penalty, no_repeat_ngram_size
 
 
-def _ids(tokens) -> torch.Tensor:
-    """Token ids (list, array or tensor on any device) as a 1-D CPU LongTensor."""
-    if isinstance(tokens, torch.Tensor):
+def _ids(tokens, name: str = "ids") -> torch.Tensor:
+    """Token ids (list, array or tensor on any device) as a 1-D CPU LongTensor; float ids are refused."""
+    if isinstance(tokens, torch.Tensor) and _integer_tensor(tokens):
+        if tokens.dim() > 1:
+            raise ValueError(f"{name} must be 1-D (one sequence of ids), got shape {tuple(tokens.shape)}")
         return tokens.detach().to("cpu", torch.long).reshape(-1)
-    return torch.as_tensor(np.asarray(tokens, dtype=np.int64).reshape(-1))
+    return torch.tensor(token_ids_list(name, tokens), dtype=torch.long)
 
 
 def _previous_rows(previous, B: int, V: int, batched: bool) -> list[torch.Tensor] | None:
     """``previous`` as one 1-D LongTensor of token ids per row (or None)."""
     if previous is None:
         return None
-    rows = [previous] if not batched else list(previous)
+    if batched:
+        if isinstance(previous, (str, bytes)) or not hasattr(previous, "__iter__"):
+            raise ArgumentTypeError(f"previous={_short(previous)} must hold one list of ids per row of the (B, V) "
+                                    f"logits, got {type(previous).__name__}")
+        rows = list(previous)
+    else:
+        rows = [previous]
     if len(rows) != B:
         raise ValueError(f"previous has {len(rows)} rows but the logits have B={B}; give one id list per row")
     out = []
-    for row in rows:
-        ids = _ids(row)
+    for b, row in enumerate(rows):
+        name = f"previous[{b}]" if batched else "previous"
+        if isinstance(row, torch.Tensor) and not _integer_tensor(row):
+            raise ArgumentTypeError(f"{name} must hold whole-number token ids, got a tensor of dtype {row.dtype}")
+        ids = _ids(row, name)
         if ids.numel() and (ids.min() < 0 or ids.max() >= V):
-            raise ValueError(f"previous contains token id {int(ids.max() if ids.max() >= V else ids.min())}, "
-                             f"outside the vocabulary 0..{V - 1}")
+            raise ValueError(f"{name} contains token id {int(ids.max() if ids.max() >= V else ids.min())}, "
+                             f"outside the vocabulary 0..{V - 1} of the logits")
         out.append(ids)
     return out
+
+
+def _integer_tensor(t: torch.Tensor) -> bool:
+    return not (t.dtype.is_floating_point or t.dtype.is_complex or t.dtype == torch.bool)
 
 
 def banned_by_no_repeat(previous: Sequence[int], ngram_size: int) -> list[int]:
@@ -105,8 +151,8 @@ def banned_by_no_repeat(previous: Sequence[int], ngram_size: int) -> list[int]:
     With previous = [5, 6, 7, 5, 6] and n = 3, the last two tokens (5, 6) were once followed by 7,
     so 7 is banned. With n = 1 every token seen so far is banned.
     """
-    ids = _ids(previous)
-    n = ngram_size
+    n = check_int("ngram_size", ngram_size, min_value=1)
+    ids = _ids(previous, "previous")
     if ids.numel() < n:                              # not even one complete n-gram yet
         return []
     ngrams = ids.unfold(0, n, 1)                     # (L - n + 1, n), every n-gram of previous
@@ -210,15 +256,28 @@ def generate(logits_fn: Callable[[list[int]], object], prompt: Sequence[int], ma
     shape (V,); a model that only looks at the last few tokens (an n-gram, the MLP) slices them
     itself. Returns prompt + new ids; it stops early after drawing ``stop_token`` (kept in the output).
     """
+    if not callable(logits_fn):
+        raise ArgumentTypeError(f"logits_fn={_short(logits_fn)} must be a function ids -> next-token logits of "
+                                f"shape (V,), got {type(logits_fn).__name__}")
+    ids = token_ids_list("prompt", prompt)
     max_new_tokens = check_int("max_new_tokens", max_new_tokens, min_value=0)
     _check_filters(temperature, top_k, top_p, repetition_penalty, no_repeat_ngram_size)
+    if stop_token is not None:
+        stop_token = check_int("stop_token", stop_token, min_value=0)
     generator = make_generator(generator)
-    ids = [int(i) for i in prompt]
-    for _ in range(max_new_tokens):
-        logits = _as_logits(logits_fn(list(ids)))
+    for step in range(max_new_tokens):
+        logits = _as_logits(logits_fn(list(ids)), "logits_fn(ids)")
         if logits.dim() != 1:
             raise ValueError(f"logits_fn must return one logit per vocabulary entry, shape (V,); "
                              f"got shape {tuple(logits.shape)}")
+        V = logits.size(0)
+        if step == 0:
+            if ids and max(ids) >= V:
+                raise ValueError(f"prompt contains token id {max(ids)}, outside the vocabulary 0..{V - 1} that "
+                                 f"logits_fn's output covers; was the prompt encoded with another tokenizer?")
+            if stop_token is not None and stop_token >= V:
+                raise ValueError(f"stop_token={stop_token} is outside the vocabulary 0..{V - 1} that "
+                                 f"logits_fn's output covers")
         probs = next_token_probs(logits, temperature=temperature, top_k=top_k, top_p=top_p,
                                  repetition_penalty=repetition_penalty, previous=ids,
                                  no_repeat_ngram_size=no_repeat_ngram_size)
@@ -229,15 +288,33 @@ def generate(logits_fn: Callable[[list[int]], object], prompt: Sequence[int], ma
     return ids
 
 
-def _as_probs(probs) -> torch.Tensor:
+# how far a distribution's sum may be from 1 (float32 softmax over a big vocabulary, or numbers
+# a learner rounded to 3 digits, still count as normalised)
+SUM_TOLERANCE = 1e-3
+
+
+def _as_probs(probs, name: str = "probs", normalised: bool = True) -> torch.Tensor:
+    """A (V,) or (B, V) probability distribution as a float64 tensor (float32 on MPS)."""
     if isinstance(probs, dict):
         probs = list(probs.values())
-    probs = probs.detach() if isinstance(probs, torch.Tensor) else torch.as_tensor(np.asarray(probs, dtype=np.float64))
-    if probs.dim() not in (1, 2):
-        raise ValueError(f"probs must have shape (V,) or (B, V); got shape {tuple(probs.shape)}")
+    probs = _as_floats(probs, name)
+    if probs.dtype == torch.bool or probs.is_complex():
+        raise ArgumentTypeError(f"{name} must hold real numbers, got dtype {probs.dtype}")
+    if probs.dim() not in (1, 2) or probs.size(-1) == 0:
+        raise ValueError(f"{name} must have shape (V,) or (B, V) with V >= 1; got shape {tuple(probs.shape)}")
+    if not torch.isfinite(probs).all():
+        raise ValueError(f"{name} contain NaN or inf; probabilities are finite numbers between 0 and 1")
     if (probs < 0).any():
-        raise ValueError("probs must be non-negative probabilities (did you pass logits? use softmax first)")
-    return probs.double() if probs.device.type != "mps" else probs.float()
+        raise ValueError(f"{name} must be non-negative probabilities (did you pass logits? use softmax first)")
+    probs = probs.double() if probs.device.type != "mps" else probs.float()
+    if normalised:
+        sums = probs.sum(dim=-1)
+        off = (sums - 1).abs() > SUM_TOLERANCE
+        if off.any():
+            bad = float(sums.reshape(-1)[off.reshape(-1)][0])
+            raise ValueError(f"{name} must sum to 1 (each row, within {SUM_TOLERANCE:g}); got a sum of {bad:.6g}. "
+                             f"Normalise first (p / p.sum()), or use softmax if these are logits")
+    return probs
 
 
 def entropy(probs):
@@ -258,7 +335,7 @@ def kept_mass(before, after):
     1.0 means nothing was cut; top-p with p = 0.9 keeps at least 0.9.
     Returns a float for (V,), a tensor of shape (B,) for (B, V).
     """
-    before, after = _as_probs(before), _as_probs(after)
+    before, after = _as_probs(before, "before"), _as_probs(after, "after", normalised=False)
     if before.shape != after.shape:
         raise ValueError(f"before has shape {tuple(before.shape)} but after has {tuple(after.shape)}; "
                          "they must describe the same vocabulary")
@@ -273,8 +350,22 @@ def kept_mass(before, after):
 def ngrams(ids: Sequence, n: int) -> list[tuple]:
     """Every run of ``n`` consecutive items of ``ids``, in order: ``ngrams([1, 2, 3], 2) == [(1, 2), (2, 3)]``."""
     n = check_int("n", n, min_value=1)
-    ids = list(ids)
+    ids = _sequence("ids", ids)
     return [tuple(ids[i:i + n]) for i in range(len(ids) - n + 1)]
+
+
+def _sequence(name: str, ids) -> list:
+    """``ids`` (a list, tuple, array or tensor of tokens, or a str of characters) as a list."""
+    if isinstance(ids, torch.Tensor):
+        if ids.dim() != 1:
+            raise ValueError(f"{name} must be 1-D (one sequence), got shape {tuple(ids.shape)}")
+        return ids.tolist()
+    if isinstance(ids, np.ndarray) and ids.ndim != 1:
+        raise ValueError(f"{name} must be 1-D (one sequence), got shape {ids.shape}")
+    if ids is None or isinstance(ids, (dict, set, bytes)) or not hasattr(ids, "__iter__"):
+        raise ArgumentTypeError(f"{name}={_short(ids)} must be a sequence of tokens (a list of ids, say), "
+                                f"got {type(ids).__name__}")
+    return list(ids)
 
 
 def repeated_ngram_fraction(ids: Sequence, n: int = 3) -> float:
@@ -288,7 +379,7 @@ def repeated_ngram_mask(ids: Sequence, n: int = 3) -> list[bool]:
     """One flag per position of ``ids``: True where the position lies inside an n-gram that already
     occurred earlier in ``ids`` (what a reader sees as "this bit repeats"). Used to highlight loops."""
     n = check_int("n", n, min_value=1)
-    ids = list(ids)
+    ids = _sequence("ids", ids)
     mask = [False] * len(ids)
     seen = set()
     for i, gram in enumerate(ngrams(ids, n)):
@@ -301,6 +392,9 @@ def repeated_ngram_mask(ids: Sequence, n: int = 3) -> list[bool]:
 def unseen_ngram_fraction(ids: Sequence, seen: set, n: int = 3) -> float:
     """The share of the n-grams of ``ids`` that are not in ``seen`` (e.g. every n-gram of the training
     text): text no writer of the corpus ever wrote, n tokens at a time. 0.0 for a text shorter than n."""
+    if isinstance(seen, (str, bytes)) or not hasattr(seen, "__contains__"):
+        raise ArgumentTypeError(f"seen={_short(seen)} must be a set of n-gram tuples, e.g. set(ngrams(train_ids, "
+                                f"{n!r})), got {type(seen).__name__}")
     grams = ngrams(ids, n)
     return sum(g not in seen for g in grams) / len(grams) if grams else 0.0
 
@@ -308,6 +402,11 @@ def unseen_ngram_fraction(ids: Sequence, seen: set, n: int = 3) -> float:
 def ngram_logits_fn(model, sentence_end: str = "</s>") -> Callable[[list[int]], torch.Tensor]:
     """``logits_fn(ids)`` for an ``NGramLM``, as ``generate`` wants it: the model reads the words of
     the current sentence (after the last ``sentence_end``), of which it uses the last n - 1."""
+    from .ngram import NGramLM  # here, not at the top: ngram imports this module
+    check_type("model", model, NGramLM, "a fitted gptlab.ngram.NGramLM")
+    model._check_fitted()
+    if sentence_end is not None:
+        check_type("sentence_end", sentence_end, str, "a token string such as '</s>', or None")
     end_id = model.encode([sentence_end])[0] if sentence_end in model.vocab else None
 
     def logits_fn(ids):
@@ -322,9 +421,13 @@ def model_logits_fn(model, block_size: int | None = None) -> Callable[[list[int]
     """``logits_fn(ids)`` for a ``gptlab.model.GPT`` (any module mapping (1, T) ids to (logits, ...)
     or to logits of shape (1, T, V)): the last position's logits, reading at most ``block_size``
     tokens (default: the model's own ``config.block_size``), without gradients."""
+    check_type("model", model, torch.nn.Module, "a torch.nn.Module such as gptlab.model.GPT")
     if block_size is None:
         block_size = getattr(getattr(model, "config", None), "block_size", None)
-    device = next(model.parameters()).device
+    else:
+        block_size = check_int("block_size", block_size, min_value=1)
+    params = next(model.parameters(), None)
+    device = params.device if params is not None else torch.device("cpu")
 
     @torch.no_grad()
     def logits_fn(ids):

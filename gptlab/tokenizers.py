@@ -31,8 +31,8 @@ def token_ids_list(name: str, ids, vocab_size: int | None = None) -> list[int]:
     """``ids`` (a list/tuple of ints, a 1-D numpy array or torch tensor of integers) as a list of ints.
 
     Rejects what would otherwise be silently wrong: float ids (1.7 would become 1), booleans, a string
-    (which iterates by character), a 2-D array, and, given ``vocab_size``, ids outside 0..vocab_size-1
-    (a negative id would otherwise wrap around to the end of the vocabulary).
+    (which iterates by character), a 2-D array, negative ids (which would wrap around to the end of a
+    vocabulary) and, given ``vocab_size``, ids of vocab_size or more.
     """
     if ids is None or isinstance(ids, (str, bytes, dict, set)):
         raise ArgumentTypeError(f"{name}={_short(ids)} must be a list of token ids (ints), "
@@ -45,28 +45,39 @@ def token_ids_list(name: str, ids, vocab_size: int | None = None) -> list[int]:
                                     f"convert it first, for example ids.long() (torch) or ids.astype(int) (numpy)")
         shape = tuple(getattr(ids, "shape", ()))
         if len(shape) != 1:
-            hint = " (decode one row at a time, e.g. ids[0])" if len(shape) > 1 else " (wrap it in a list)"
+            hint = " (use one row at a time, e.g. ids[0])" if len(shape) > 1 else " (wrap it in a list)"
             raise ValueError(f"{name} must be 1-D (one sequence of ids), got shape {shape}{hint}")
         ids = ids.tolist()
     elif isinstance(ids, (int, float)) or not hasattr(ids, "__iter__"):
         raise ArgumentTypeError(f"{name}={_short(ids)} must be a list of token ids, got a single "
                                 f"{type(ids).__name__}; wrap it in a list, e.g. [{_short(ids)}]")
-    out = []
-    for i, idx in enumerate(ids):
-        if getattr(idx, "ndim", None) == 0 and hasattr(idx, "item"):  # a 0-D tensor/array, e.g. from argmax
-            kind = str(idx.dtype)
-            if "float" in kind or "complex" in kind or "bool" in kind:
-                raise ArgumentTypeError(f"{name}[{i}] is a 0-D array of dtype {kind}; a token id is a whole "
-                                        f"number (convert with .long() or int(...) after rounding on purpose)")
-            idx = idx.item()
-        if isinstance(idx, bool) or not isinstance(idx, Integral):
-            what = "a float (a token id is a whole number; it would be truncated)" if isinstance(idx, Real) \
-                else type(idx).__name__
-            raise ArgumentTypeError(f"{name}[{i}]={_short(idx)} must be a whole-number token id (int), got {what}")
-        idx = int(idx)
-        if vocab_size is not None and not 0 <= idx < vocab_size:
-            raise ValueError(f"{name}[{i}]={idx} is out of range; this vocabulary has ids 0..{vocab_size - 1}")
-        out.append(idx)
+    if isinstance(ids, (list, tuple)) and all(type(i) is int for i in ids):   # the common case, checked fast
+        out = list(ids)
+    else:
+        out = []
+        for i, idx in enumerate(ids):
+            if getattr(idx, "ndim", None) == 0 and hasattr(idx, "item"):  # a 0-D tensor/array, e.g. from argmax
+                kind = str(idx.dtype)
+                if "float" in kind or "complex" in kind or "bool" in kind:
+                    raise ArgumentTypeError(f"{name}[{i}] is a 0-D array of dtype {kind}; a token id is a whole "
+                                            f"number (convert with .long(), or int(...) after rounding on purpose)")
+                idx = idx.item()
+            if isinstance(idx, bool) or not isinstance(idx, Integral):
+                what = ("a bool" if isinstance(idx, bool) else
+                        "a float (a token id is a whole number; it would be truncated)" if isinstance(idx, Real)
+                        else type(idx).__name__)
+                raise ArgumentTypeError(f"{name}[{i}]={_short(idx)} must be a whole-number token id (int), "
+                                        f"got {what}")
+            out.append(int(idx))
+    if out:
+        low, high = min(out), max(out)
+        if low < 0:
+            raise ValueError(f"{name}[{out.index(low)}]={low} is negative; token ids run from 0"
+                             + ("" if vocab_size is None else f" to {vocab_size - 1}")
+                             + " (a negative id would silently count from the end of the vocabulary)")
+        if vocab_size is not None and high >= vocab_size:
+            raise ValueError(f"{name}[{out.index(high)}]={high} is out of range; this vocabulary has ids "
+                             f"0..{vocab_size - 1}")
     return out
 
 

@@ -1,11 +1,12 @@
 """Device choice (CUDA, then MPS, then CPU) and the CPU thread count that is measured, not guessed."""
 from __future__ import annotations
 
-import time
+import types
 
 import pytest
 import torch
 
+import gptlab.device
 from gptlab.device import (
     available_devices,
     describe_device,
@@ -38,8 +39,14 @@ def test_describe_device_says_threads_on_cpu():
 
 
 @pytest.fixture
-def restore_threads():
+def restore_threads(monkeypatch):
     before = torch.get_num_threads()
+    # a fake clock, so the timing tests do not depend on how busy the machine is: only the
+    # steps of _sleep_by_threads move it
+    clock = [0.0]
+    fake_time = types.SimpleNamespace(perf_counter=lambda: clock[0],
+                                      sleep=lambda s: clock.__setitem__(0, clock[0] + s))
+    monkeypatch.setattr(gptlab.device, "time", fake_time)
     yield
     torch.set_num_threads(before)
 
@@ -50,7 +57,7 @@ def _sleep_by_threads(seconds: dict[int, float]):
 
     def step():
         seen.append(torch.get_num_threads())
-        time.sleep(seconds[torch.get_num_threads()])
+        gptlab.device.time.sleep(seconds[torch.get_num_threads()])
 
     return step, seen
 
