@@ -174,12 +174,14 @@ def _as_sentences(sentences, name: str = "sentences") -> list[list]:
 
 def _unhashable_token_error(sentences: list[list], name: str) -> ArgumentTypeError:
     """The message for a corpus with a token that cannot be counted (a list inside a sentence, say)."""
+    one = name == "sentence"   # sentence_logprob's one sentence, wrapped in a list
     for i, s in enumerate(sentences):
         for tok in s:
             if not _hashable(tok):
-                return ArgumentTypeError(f"{name}[{i}] contains the token {_short(tok)} ({type(tok).__name__}); "
+                where, shape = (name, "a list of str") if one else (f"{name}[{i}]", "a list of lists of str")
+                return ArgumentTypeError(f"{where} contains the token {_short(tok)} ({type(tok).__name__}); "
                                          f"a token must be a str (or another hashable value), so {name} "
-                                         f"is a list of lists of str")
+                                         f"is {shape}")
     return ArgumentTypeError(f"{name} contains a token that cannot be counted; tokens must be str")
 
 

@@ -150,7 +150,7 @@ class _Tokenizer:
                              f"known: {', '.join(sorted(_CLASSES))}")
         if not issubclass(klass, cls):
             raise ValueError(f"d['class']={name!r} is not a {cls.__name__}; "
-                             f"use _Tokenizer.from_dict(d) or {name}.from_dict(d)")
+                             f"use Tokenizer.from_dict(d) or {name}.from_dict(d)")
         settings, vocab = d["settings"], d["vocab"]
         if not isinstance(settings, dict):
             raise ValueError(f"d['settings'] must be a dict of constructor arguments, got {type(settings).__name__}")
