@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 
 import pytest
@@ -141,3 +142,25 @@ def test_without_torchrun_setup_changes_nothing(monkeypatch):
         monkeypatch.delenv(name, raising=False)
     info, device = gd.setup(torch.device("cpu"))
     assert info == DistInfo() and device == torch.device("cpu") and not torch.distributed.is_initialized()
+
+
+@pytest.mark.parametrize("fault", [KeyboardInterrupt, RuntimeError])
+def test_ctrl_c_or_an_error_destroys_the_group(monkeypatch, fault):
+    """Rank 0 of 2 (stubbed group): Ctrl-C or an error inside fit destroys the group, then propagates."""
+    monkeypatch.setattr(gd, "setup", lambda device: (DistInfo(rank=0, world_size=2), torch.device("cpu")))
+    monkeypatch.setattr(torch.nn.parallel, "DistributedDataParallel", lambda model, device_ids=None: model)
+    monkeypatch.setattr(torch.distributed, "all_reduce", lambda tensor: tensor.mul_(2))
+    destroyed = []
+    monkeypatch.setattr(gd, "cleanup", lambda: destroyed.append(True))
+
+    def fail_at_2(trainer, event):
+        if event == "step" and trainer.step == 2:
+            raise fault("stop")
+
+    script = load_script()
+    model, _, cfg, train_ids, val_ids = script.build(script.parse_args(ARGS))
+    trainer = Trainer(model, cfg, train_ids, val_ids, callbacks=[fail_at_2])
+    with pytest.raises(fault), pytest.warns(UserWarning) if fault is KeyboardInterrupt else nullcontext():
+        trainer.fit()
+    assert destroyed == [True] and trainer.step == 2
+    assert trainer.history.interrupted == (fault is KeyboardInterrupt)
