@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn as nn
 
-from ._checks import check_int
+from ._checks import ArgumentTypeError, check_int, check_type
+from ._tensor_checks import check_bool, check_finite, check_tensor
 from .attention import KVCache
 
 __all__ = [
@@ -49,12 +50,13 @@ __all__ = [
 
 def _check_module(name: str, module) -> None:
     if not isinstance(module, nn.Module):
-        raise ValueError(f"{name} must be a torch.nn.Module, got {type(module).__name__}")
+        raise ArgumentTypeError(f"{name} must be a torch.nn.Module, got {type(module).__name__}")
 
 
 def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:
     """How many numbers ``module`` holds (a tied matrix counted once, as ``parameters()`` yields it once)."""
     _check_module("module", module)
+    trainable_only = check_bool("trainable_only", trainable_only)
     return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
 
 
@@ -79,6 +81,11 @@ def count_parameters_by(module: nn.Module, depth: int = 1) -> dict[str, int]:
 # attention heads
 
 
+def _tolerance(weights: torch.Tensor) -> float:
+    """How far from 1 a row of softmax weights may sum in this dtype (half precision rounds more)."""
+    return 1e-3 if weights.dtype in (torch.float32, torch.float64) else 2e-2
+
+
 def attention_head_stats(weights: torch.Tensor) -> dict[str, torch.Tensor]:
     """Four numbers per head that say what it looks at, averaged over the queries (and the batch).
 
@@ -92,9 +99,10 @@ def attention_head_stats(weights: torch.Tensor) -> dict[str, torch.Tensor]:
     * ``entropy``: mean entropy of a row in nats: 0 = looks at one token, log(i + 1) = spreads
       evenly over the i + 1 tokens a causal query may see.
     """
-    if not isinstance(weights, torch.Tensor) or weights.dim() not in (3, 4):
-        shape = tuple(weights.shape) if isinstance(weights, torch.Tensor) else type(weights).__name__
-        raise ValueError(f"weights must be a (n_head, T, T) or (B, n_head, T, T) tensor, got {shape}")
+    check_tensor("weights", weights, shape="(n_head, T, T) or (B, n_head, T, T)", floating=True)
+    if weights.dim() not in (3, 4):
+        raise ValueError(f"weights must be a (n_head, T, T) or (B, n_head, T, T) tensor, got {tuple(weights.shape)}")
+    check_finite("weights", weights)
     w = weights.detach().double()
     if w.dim() == 3:
         w = w.unsqueeze(0)  # (1, nh, T, T)
@@ -102,6 +110,11 @@ def attention_head_stats(weights: torch.Tensor) -> dict[str, torch.Tensor]:
     if w.size(-2) != T or T < 2:
         raise ValueError(f"weights must be square self-attention weights over at least 2 tokens, got (T_q, T_k) = "
                          f"{tuple(w.shape[-2:])}")
+    # an entropy of numbers that are not probabilities comes out meaningless (even negative): refuse them
+    if bool((w < 0).any()) or float((w.sum(-1) - 1).abs().max()) > _tolerance(weights):
+        raise ValueError("weights must be attention weights: non-negative, each row summing to 1 (got a row "
+                         f"summing to {float(w.sum(-1).flatten()[(w.sum(-1) - 1).abs().flatten().argmax()]):.4g}, "
+                         f"smallest entry {float(w.min()):.3g}); pass the softmax output, not the scores")
     pos = torch.arange(T, dtype=w.dtype)
     back = pos[:, None] - pos[None, :]  # (T, T) how many positions key j lies before query i
     stats = {
@@ -143,6 +156,8 @@ def grad_norms_per_layer(model, name_contains: str | None = None) -> list[float]
     gradient, that is a forgotten ``backward()`` and raises ``ValueError``.
     """
     layers = _layers(model)
+    if name_contains is not None:
+        check_type("name_contains", name_contains, str, "None or part of a parameter name, e.g. 'mlp.proj.weight'")
     norms, seen_grad, matched = [], False, False
     for layer in layers:
         total = 0.0
@@ -183,6 +198,8 @@ def _check_decode_args(model, prompt, max_new_tokens) -> int:
     if not isinstance(prompt, torch.Tensor) or prompt.dim() != 2 or prompt.size(1) == 0:
         shape = tuple(prompt.shape) if isinstance(prompt, torch.Tensor) else type(prompt).__name__
         raise ValueError(f"prompt must be a (B, T) tensor of token ids with T >= 1, got {shape}")
+    if prompt.dtype.is_floating_point or prompt.dtype.is_complex or prompt.dtype == torch.bool:
+        raise ArgumentTypeError(f"prompt must hold integer token ids (torch.long), got dtype {prompt.dtype}")
     max_new_tokens = check_int("max_new_tokens", max_new_tokens, min_value=1)
     block_size = getattr(getattr(model, "config", None), "block_size", None)
     if block_size is not None and prompt.size(1) + max_new_tokens - 1 > block_size:

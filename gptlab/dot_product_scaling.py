@@ -24,7 +24,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ._checks import check_int
+from ._checks import check_float, check_int, check_type
+from ._tensor_checks import check_bool, check_finite, check_same_dtype, check_tensor
 from .attention import SelfAttention
 
 # --------------------------------------------------------------------------------------------
@@ -32,7 +33,7 @@ from .attention import SelfAttention
 
 
 def _generator(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(check_int("seed", seed))
+    return torch.Generator().manual_seed(check_int("seed", seed, min_value=0))
 
 
 def dot_product_variance(d: int, n_samples: int = 4000, scaled: bool = False, seed: int = 0) -> float:
@@ -42,6 +43,7 @@ def dot_product_variance(d: int, n_samples: int = 4000, scaled: bool = False, se
     """
     d = check_int("d", d, min_value=1)
     n_samples = check_int("n_samples", n_samples, min_value=2)
+    scaled = check_bool("scaled", scaled)
     g = _generator(seed)
     q = torch.randn(n_samples, d, generator=g)  # (n, d) one query per row
     k = torch.randn(n_samples, d, generator=g)  # (n, d) one key per row
@@ -56,9 +58,21 @@ def dot_product_variance(d: int, n_samples: int = 4000, scaled: bool = False, se
 
 
 def _check_weights(weights) -> None:
-    if not isinstance(weights, torch.Tensor) or weights.dim() < 1 or not weights.is_floating_point():
-        kind = f"shape {tuple(weights.shape)}" if isinstance(weights, torch.Tensor) else type(weights).__name__
-        raise ValueError(f"weights must be a float tensor of probabilities (..., T), got {kind}")
+    """weights must be probability distributions along the last axis (cheap: these are small teaching tensors)."""
+    check_tensor("weights", weights, min_ndim=1, shape="(..., T) of probabilities", floating=True)
+    if weights.size(-1) == 0:
+        raise ValueError(f"weights has shape {tuple(weights.shape)}: each distribution needs at least one "
+                         f"entry (T >= 1)")
+    check_finite("weights", weights)
+    if bool((weights < 0).any()):
+        raise ValueError(f"weights contains negative numbers (smallest {weights.min().item():.3g}); it must hold "
+                         f"probabilities: if these are scores, take torch.softmax(weights, dim=-1) first")
+    sums = weights.sum(dim=-1)
+    worst = (sums - 1).abs().max().item() if sums.numel() else 0.0
+    if worst > (1e-3 if weights.dtype in (torch.float32, torch.float64) else 2e-2):
+        raise ValueError(f"weights must sum to 1 along the last axis (probabilities), but a row sums to "
+                         f"{(sums.flatten()[(sums - 1).abs().flatten().argmax()]).item():.4g}; normalise it with "
+                         f"weights / weights.sum(dim=-1, keepdim=True) or take a softmax of scores")
 
 
 def softmax_entropy(weights: torch.Tensor) -> torch.Tensor:
@@ -96,6 +110,12 @@ def query_gradient_norm(weights: torch.Tensor, k: torch.Tensor, scale: float) ->
     from there W_q) through the softmax.
     """
     jac = softmax_jacobian(weights)  # (..., T, T)
+    check_tensor("k", k, min_ndim=2, shape="(..., T, d)", floating=True)
+    if k.size(-2) != weights.size(-1):
+        raise ValueError(f"k must hold one key per weight: weights {tuple(weights.shape)} has T={weights.size(-1)} "
+                         f"but k {tuple(k.shape)} has {k.size(-2)} keys (shape (..., T, d))")
+    check_same_dtype(weights=weights, k=k)
+    scale = check_float("scale", scale, min_value=0.0)
     return (jac @ k * scale).flatten(-2).norm(dim=-1)  # (..., T, d) -> (...)
 
 
@@ -113,10 +133,16 @@ class AttentionSharpness:
 
 def attention_sharpness(q: torch.Tensor, k: torch.Tensor, scaled: bool = True) -> AttentionSharpness:
     """Scores, weights, entropy and gradient sizes of the query ``q`` (..., d) over the keys ``k`` (..., T, d)."""
-    if not isinstance(q, torch.Tensor) or not isinstance(k, torch.Tensor) or k.dim() < 2 or q.dim() < 1:
-        raise ValueError("q must be a tensor (..., d) and k a tensor (..., T, d)")
+    check_tensor("q", q, min_ndim=1, shape="(..., d)", floating=True)
+    check_tensor("k", k, min_ndim=2, shape="(..., T, d)", floating=True)
     if q.size(-1) != k.size(-1):
         raise ValueError(f"q and k must have the same last dimension d, got q {tuple(q.shape)} and k {tuple(k.shape)}")
+    if k.size(-2) == 0:
+        raise ValueError(f"k has shape {tuple(k.shape)}: the query needs at least one key (T >= 1)")
+    check_same_dtype(q=q, k=k)
+    check_finite("q", q)
+    check_finite("k", k)
+    scaled = check_bool("scaled", scaled)
     d = q.size(-1)
     scale = 1.0 / math.sqrt(d) if scaled else 1.0
     scores = (k @ q.unsqueeze(-1)).squeeze(-1) * scale  # (..., T, d) @ (..., d, 1) -> (..., T)
@@ -142,11 +168,14 @@ def saturation_curve(dims: Sequence[int], T: int = 8, scaled: bool = True, n_sam
     The same seed gives the same draws for scaled and unscaled, so the two curves compare like
     with like.
     """
-    if isinstance(dims, (int, str)) or len(dims) == 0:
-        raise ValueError(f"dims must be a non-empty list of dimensions such as [2, 8, 32, 128, 512], got {dims!r}")
+    if isinstance(dims, (int, str)) or not isinstance(dims, (Sequence, torch.Tensor)) or len(dims) == 0:
+        raise ValueError(f"dims must be a non-empty list of dimensions such as [2, 8, 32, 128, 512], got {dims!r:.80}")
+    if isinstance(dims, torch.Tensor):
+        dims = dims.tolist()
     dims = [check_int(f"dims[{i}]", d, min_value=1) for i, d in enumerate(dims)]
     T = check_int("T", T, min_value=1)
     n_samples = check_int("n_samples", n_samples, min_value=1)
+    scaled = check_bool("scaled", scaled)
     out = {key: [] for key in ("entropy", "max_weight", "jacobian_norm", "query_grad_norm")}
     for d in dims:
         g = _generator(seed)
@@ -179,6 +208,9 @@ def lookup_batch(batch_size: int, n_pairs: int = 16, n_keys: int = 32, n_values:
         raise ValueError(f"n_keys={n_keys} must be at least n_pairs={n_pairs}: the keys of one example are "
                          f"distinct, so that exactly one matches the query")
     n_values = check_int("n_values", n_values, min_value=1)
+    if generator is not None:
+        check_type("generator", generator, torch.Generator,
+                   "None or a torch.Generator (e.g. torch.Generator().manual_seed(0))")
     keys = torch.rand(batch_size, n_keys, generator=generator).argsort(dim=-1)[:, :n_pairs]  # (B, P) distinct
     values = torch.randint(n_values, (batch_size, n_pairs), generator=generator)  # (B, P)
     which = torch.randint(n_pairs, (batch_size, 1), generator=generator)  # (B, 1) the pair asked for
@@ -218,8 +250,21 @@ class KeyValueLookup(nn.Module):
         if not isinstance(x, torch.Tensor) or x.dim() != 2 or x.size(1) % 2 == 0:
             shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
             raise ValueError(f"x must have shape (B, 2·n_pairs + 1) = [keys | values | query], got {shape}")
+        if x.dtype.is_floating_point or x.dtype.is_complex or x.dtype == torch.bool:
+            raise ValueError(f"x must hold integer ids (torch.long) from lookup_batch, got dtype {x.dtype}")
         P = (x.size(1) - 1) // 2
         keys, values, query = x[:, :P], x[:, P:2 * P], x[:, 2 * P:]  # (B, P), (B, P), (B, 1)
+        for name, ids, n in (("keys", torch.cat((keys, query), 1), self.n_keys), ("values", values, self.n_values)):
+            if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= n):
+                raise ValueError(f"x holds {name} outside 0..{n - 1} (this model has n_{name}={n}); make the "
+                                 f"batch with lookup_batch(..., n_{name}={n})")
+        if targets is not None:
+            check_tensor("targets", targets, ndim=1, shape="(B,)")
+            if targets.size(0) != x.size(0) or targets.dtype.is_floating_point or targets.dtype == torch.bool:
+                raise ValueError(f"targets must be a (B,) = ({x.size(0)},) tensor of integer value ids, got shape "
+                                 f"{tuple(targets.shape)} and dtype {targets.dtype}")
+            if targets.numel() and (int(targets.min()) < 0 or int(targets.max()) >= self.n_values):
+                raise ValueError(f"targets must be value ids 0..{self.n_values - 1}")
         # each slot holds key + value; / sqrt(2) keeps the entries at variance 1
         memory = (self.key_emb(keys) + self.value_emb(values)) / math.sqrt(2)  # (B, P, C)
         found = self.attn(self.key_emb(query), context=memory)  # (B, 1, hs) the query's weighted average

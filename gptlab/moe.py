@@ -33,7 +33,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ._checks import check_float, check_int
+from ._checks import ArgumentTypeError, check_float, check_int, check_type
+from ._tensor_checks import check_bool, check_layer_dtype, check_tensor
 from .block import MLP
 
 
@@ -74,7 +75,19 @@ def load_balancing_loss(router_probs: torch.Tensor, expert_index: torch.Tensor) 
     f_i = P_i = 1/n_experts and a loss of 1; sending everything to one confident expert gives
     ``n_experts``. Its gradient lowers P_i most where f_i is largest: busy experts lose probability.
     """
+    check_tensor("router_probs", router_probs, ndim=2, shape="(N, n_experts)", floating=True)
+    check_tensor("expert_index", expert_index, ndim=2, shape="(N, top_k)")
     n_experts = router_probs.size(-1)
+    if expert_index.dtype.is_floating_point or expert_index.dtype.is_complex or expert_index.dtype == torch.bool:
+        raise ArgumentTypeError(f"expert_index must hold integer expert numbers (torch.long), got dtype "
+                                f"{expert_index.dtype}")
+    if expert_index.size(0) != router_probs.size(0) or expert_index.numel() == 0:
+        raise ValueError(f"router_probs {tuple(router_probs.shape)} and expert_index {tuple(expert_index.shape)} "
+                         f"must describe the same N >= 1 tokens (one row each)")
+    low, high = int(expert_index.min()), int(expert_index.max())
+    if low < 0 or high >= n_experts:
+        raise ValueError(f"expert_index holds expert {low if low < 0 else high}, outside 0..{n_experts - 1} "
+                         f"(router_probs has n_experts={n_experts} columns)")
     counts = torch.bincount(expert_index.reshape(-1), minlength=n_experts)  # (E,)
     f = counts.to(router_probs.dtype) / expert_index.numel()  # (E,) sums to 1
     P = router_probs.mean(dim=0)  # (E,) sums to 1
@@ -84,7 +97,10 @@ def load_balancing_loss(router_probs: torch.Tensor, expert_index: torch.Tensor) 
 def dense_gates(router_probs: torch.Tensor, top_k: int) -> torch.Tensor:
     """(N, n_experts) router probabilities -> (N, n_experts) gates: each token's renormalised
     top_k probabilities at its chosen experts, 0 elsewhere (rows sum to 1)."""
+    check_tensor("router_probs", router_probs, min_ndim=1, shape="(N, n_experts)", floating=True)
     n_experts, top_k = _check_moe_config(router_probs.size(-1), top_k)
+    if bool((router_probs < 0).any()) or not bool(torch.isfinite(router_probs).all()):
+        raise ValueError("router_probs must be probabilities (finite, non-negative): pass softmax(router logits)")
     top, index = router_probs.topk(top_k, dim=-1)  # (N, k) best first
     return torch.zeros_like(router_probs).scatter(-1, index, top / top.sum(dim=-1, keepdim=True))
 
@@ -111,6 +127,7 @@ def moe_parameter_counts(d_model: int, n_experts: int, top_k: int = 2, d_hidden:
     d_model = check_int("d_model", d_model, min_value=1)
     n_experts, top_k = _check_moe_config(n_experts, top_k)
     d_hidden = 4 * d_model if d_hidden is None else check_int("d_hidden", d_hidden, min_value=1)
+    bias = check_bool("bias", bias)
     router = d_model * n_experts  # no bias
     per_expert = 2 * d_model * d_hidden + ((d_hidden + d_model) if bias else 0)  # fc + proj
     active = router + top_k * per_expert
@@ -146,7 +163,7 @@ class MoE(nn.Module):
         self.capacity_factor = (None if capacity_factor is None else
                                 check_float("capacity_factor", capacity_factor, min_value=0.0, min_inclusive=False))
         self.router_noise = check_float("router_noise", router_noise, min_value=0.0)
-        self.bias = bool(bias)
+        self.bias = check_bool("bias", bias)
         self.router = nn.Linear(d_model, n_experts, bias=False)  # one score per expert
         self.experts = nn.ModuleList(MLP(d_model, self.d_hidden, dropout=dropout, bias=bias)
                                      for _ in range(n_experts))
@@ -160,9 +177,10 @@ class MoE(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, T, d_model) or (N, d_model) -> same shape; sets ``aux_loss`` and ``last_routing``."""
         if not isinstance(x, torch.Tensor) or x.dim() not in (2, 3) or x.size(-1) != self.d_model:
-            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            check_tensor("x", x, shape=f"(B, T, d_model) or (N, d_model) with d_model={self.d_model}")
             raise ValueError(f"x must have shape (B, T, d_model) or (N, d_model) with d_model={self.d_model}, "
-                             f"got {shape}")
+                             f"got {tuple(x.shape)}")
+        check_layer_dtype("x", x, getattr(self.router, "weight", None), "MoE")
         in_shape = x.shape
         if x.dim() == 2:
             x = x.unsqueeze(0)  # (1, N, C): one sequence
@@ -230,6 +248,7 @@ def moe_aux_loss(model: nn.Module) -> torch.Tensor:
     A scalar tensor (zero when the model has no MoE layer), to add to the training loss as
     ``loss = cross_entropy + aux_weight * moe_aux_loss(model)`` with ``aux_weight`` around 0.01.
     """
+    check_type("model", model, nn.Module, "a torch.nn.Module (e.g. a gptlab GPT with n_experts > 0)")
     losses = []
     for name, module in model.named_modules():
         if isinstance(module, MoE):

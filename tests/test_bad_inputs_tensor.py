@@ -16,6 +16,9 @@ import torch
 
 from gptlab import attention as A
 from gptlab import block as Bk
+from gptlab import diagnostics as D
+from gptlab import dot_product_scaling as S
+from gptlab import moe as M
 from gptlab import positional as P
 from gptlab._checks import ArgumentTypeError
 from gptlab.model import GPT, GPTConfig
@@ -217,12 +220,113 @@ MODEL = [
 ]
 
 
+PROBS = torch.softmax(torch.randn(6, 4), dim=-1)
+CHOSEN = PROBS.topk(2, dim=-1).indices
+
+MOE = [
+    ("MoE top_k > n_experts", lambda: M.MoE(8, 4, top_k=5), ValueError, r"top_k=5 must be between 1 and n_experts=4"),
+    ("MoE n_experts 0", lambda: M.MoE(8, 0), ValueError, r"n_experts=0 must be at least 1"),
+    ("MoE capacity 0", lambda: M.MoE(8, 4, capacity_factor=0), ValueError, r"capacity_factor=0 must be greater than 0"),
+    ("MoE router_noise -1", lambda: M.MoE(8, 4, router_noise=-1), ValueError, r"router_noise=-1 must be at least 0"),
+    ("MoE bias str", lambda: M.MoE(8, 4, bias="no"), TypeError, r"bias='no' must be True or False"),
+    ("MoE x None", lambda: M.MoE(8, 4)(None), TypeError, r"x must be a torch\.Tensor"),
+    ("MoE x width", lambda: M.MoE(8, 4)(torch.randn(2, 5, 6)), ValueError, r"d_model=8.*got \(2, 5, 6\)"),
+    ("MoE x float64", lambda: M.MoE(8, 4)(X64), TypeError, r"x has dtype torch\.float64, but this MoE's weights"),
+    ("MoE x long", lambda: M.MoE(8, 4)(torch.ones(2, 5, 8, dtype=torch.long)), TypeError, r"x has dtype torch\.int64"),
+    ("dense_gates top_k 0", lambda: M.dense_gates(PROBS, 0), ValueError, r"top_k=0 must be between 1 and n_experts=4"),
+    ("dense_gates scores", lambda: M.dense_gates(PROBS - 1, 2), ValueError, r"router_probs must be probabilities"),
+    ("dense_gates list", lambda: M.dense_gates([[0.5, 0.5]], 1), TypeError, r"router_probs must be a torch\.Tensor"),
+    ("balancing float index", lambda: M.load_balancing_loss(PROBS, CHOSEN.float()), TypeError,
+     r"expert_index must hold integer expert numbers"),
+    ("balancing index range", lambda: M.load_balancing_loss(PROBS, CHOSEN + 4), ValueError,
+     r"expert_index holds expert \d+, outside 0\.\.3"),
+    ("balancing rows", lambda: M.load_balancing_loss(PROBS, CHOSEN[:3]), ValueError, r"same N >= 1 tokens"),
+    ("parameter counts bias", lambda: M.moe_parameter_counts(8, 4, bias=None), TypeError,
+     r"bias=None must be True or False"),
+    ("moe_aux_loss None", lambda: M.moe_aux_loss(None), TypeError, r"model=None must be a torch\.nn\.Module"),
+]
+
+SCALING = [
+    ("variance d 0", lambda: S.dot_product_variance(0), ValueError, r"d=0 must be at least 1"),
+    ("variance scaled str", lambda: S.dot_product_variance(4, scaled="yes"), TypeError, r"scaled='yes' must be True"),
+    ("variance seed -1", lambda: S.dot_product_variance(4, seed=-1), ValueError, r"seed=-1 must be at least 0"),
+    ("entropy of scores", lambda: S.softmax_entropy(torch.tensor([2.0, 3.0])), ValueError,
+     r"weights must sum to 1.*sums to 5"),
+    ("entropy negative", lambda: S.softmax_entropy(torch.tensor([1.5, -0.5])), ValueError,
+     r"weights contains negative numbers.*softmax"),
+    ("entropy NaN", lambda: S.softmax_entropy(torch.tensor([float("nan"), 1.0])), ValueError,
+     r"weights contains 1 NaN"),
+    ("entropy long", lambda: S.softmax_entropy(torch.tensor([0, 1])), TypeError, r"weights must hold floating-point"),
+    ("jacobian None", lambda: S.softmax_jacobian(None), TypeError, r"weights must be a torch\.Tensor"),
+    ("query grad k keys", lambda: S.query_gradient_norm(PROBS[0], torch.randn(3, 8), 1.0), ValueError,
+     r"k must hold one key per weight.*T=4"),
+    ("query grad scale str", lambda: S.query_gradient_norm(PROBS[0], torch.randn(4, 8), "1"), TypeError,
+     r"scale='1' must be a number"),
+    ("sharpness d mismatch", lambda: S.attention_sharpness(torch.randn(8), torch.randn(4, 6)), ValueError,
+     r"same last dimension d"),
+    ("sharpness dtypes", lambda: S.attention_sharpness(torch.randn(8).double(), torch.randn(4, 8)), TypeError,
+     r"q, k must share one dtype"),
+    ("sharpness inf", lambda: S.attention_sharpness(torch.full((8,), float("inf")), torch.randn(4, 8)), ValueError,
+     r"q contains 0 NaN and 8 infinite"),
+    ("sharpness no keys", lambda: S.attention_sharpness(torch.randn(8), torch.randn(0, 8)), ValueError,
+     r"at least one key"),
+    ("curve dims generator", lambda: S.saturation_curve(d for d in (2, 4)), ValueError,
+     r"dims must be a non-empty list"),
+    ("curve dims 0", lambda: S.saturation_curve([2, 0]), ValueError, r"dims\[1\]=0 must be at least 1"),
+    ("curve scaled None", lambda: S.saturation_curve([2], scaled=None), TypeError, r"scaled=None must be True"),
+    ("lookup n_keys < n_pairs", lambda: S.lookup_batch(2, n_pairs=8, n_keys=4), ValueError,
+     r"n_keys=4 must be at least n_pairs=8"),
+    ("lookup generator int", lambda: S.lookup_batch(2, generator=0), TypeError,
+     r"generator=0 must be None or a torch\.Generator"),
+    ("KeyValueLookup float x", lambda: S.KeyValueLookup(d_head=8)(torch.zeros(2, 5)), ValueError,
+     r"x must hold integer ids"),
+    ("KeyValueLookup key range", lambda: S.KeyValueLookup(n_keys=4, d_head=8)(torch.tensor([[5, 0, 5]])), ValueError,
+     r"x holds keys outside 0\.\.3.*n_keys=4"),
+    ("KeyValueLookup targets", lambda: S.KeyValueLookup(d_head=8)(torch.tensor([[1, 0, 1]]), torch.tensor([0.5])),
+     ValueError, r"targets must be a \(B,\) = \(1,\) tensor of integer value ids"),
+]
+
+_W = torch.softmax(torch.randn(2, 4, 4), dim=-1)
+
+DIAGNOSTICS = [
+    ("count_parameters None", lambda: D.count_parameters(None), TypeError, r"module must be a torch\.nn\.Module"),
+    ("count_parameters flag", lambda: D.count_parameters(Bk.MLP(4), trainable_only="yes"), TypeError,
+     r"trainable_only='yes' must be True or False"),
+    ("count_parameters_by depth 0", lambda: D.count_parameters_by(Bk.MLP(4), depth=0), ValueError,
+     r"depth=0 must be at least 1"),
+    ("head stats scores", lambda: D.attention_head_stats(torch.randn(2, 4, 4)), ValueError,
+     r"non-negative, each row summing to 1.*not the scores"),
+    ("head stats long", lambda: D.attention_head_stats(torch.ones(2, 4, 4, dtype=torch.long)), TypeError,
+     r"weights must hold floating-point"),
+    ("head stats 2-D", lambda: D.attention_head_stats(_W[0]), ValueError, r"\(n_head, T, T\) or \(B, n_head, T, T\)"),
+    ("head stats not square", lambda: D.attention_head_stats(_W[..., :3]), ValueError, r"square self-attention"),
+    ("head stats NaN", lambda: D.attention_head_stats(torch.full((1, 3, 3), float("nan"))), ValueError,
+     r"weights contains 9 NaN"),
+    ("grad norms model str", lambda: D.grad_norms_per_layer("gpt"), ValueError, r"model must have a \.blocks"),
+    ("grad norms name int", lambda: D.grad_norms_per_layer([Bk.MLP(4)], name_contains=3), TypeError,
+     r"name_contains=3 must be None or part of a parameter name"),
+    ("greedy float prompt", lambda: D.greedy_decode(gpt(), torch.zeros(1, 3), 2), TypeError,
+     r"prompt must hold integer token ids"),
+    ("greedy past block", lambda: D.greedy_decode(gpt(), IDS, 10), ValueError, r"more than block_size=8"),
+    ("greedy no blocks", lambda: D.greedy_decode(Bk.MLP(4), IDS, 2), ValueError, r"model must have a \.blocks"),
+    ("time_decoding list", lambda: D.time_decoding([gpt()], IDS, 2), ValueError, r"models must be a non-empty dict"),
+    ("time_decoding repeats 0", lambda: D.time_decoding({"a": gpt()}, IDS, 2, repeats=0), ValueError,
+     r"repeats=0 must be at least 1"),
+    ("count_flops not callable", lambda: D.count_flops(3), ValueError, r"fn must be callable"),
+    ("time_calls empty", lambda: D.time_calls({}), ValueError, r"fns must be a non-empty dict"),
+    ("time_calls repeats 1", lambda: D.time_calls({"f": lambda: None}, repeats=1), ValueError,
+     r"repeats=1 must be at least 2"),
+]
+
+
 def _ids(table):
     return [row[0] for row in table]
 
 
-@pytest.mark.parametrize("label, call, exc, message", ATTENTION + POSITIONAL + BLOCK + MODEL,
-                         ids=_ids(ATTENTION + POSITIONAL + BLOCK + MODEL))
+ALL = ATTENTION + POSITIONAL + BLOCK + MODEL + MOE + SCALING + DIAGNOSTICS
+
+
+@pytest.mark.parametrize("label, call, exc, message", ALL, ids=_ids(ALL))
 def test_bad_input_raises_a_clear_error(label, call, exc, message):
     with pytest.raises(exc, match=message):
         call()
@@ -298,3 +402,22 @@ def test_a_bad_mask_answers_at_once_in_a_fresh_process():
             "print('sympy' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_silent_negative_entropy_of_unnormalised_numbers_is_refused():
+    # issue 11: "An entropy of unnormalised numbers comes back negative"
+    scores = torch.tensor([[2.0, 3.0, 0.5]])
+    assert float(-(scores * scores.log()).sum()) < 0  # what the formula gives for them
+    with pytest.raises(ValueError, match="sum to 1"):
+        S.softmax_entropy(scores)
+    with pytest.raises(ValueError, match="summing to 1"):
+        D.attention_head_stats(scores.expand(1, 3, 3))
+    p = torch.softmax(scores, dim=-1)  # probabilities still work, against the plain formula
+    assert torch.allclose(S.softmax_entropy(p), -(p * p.log()).sum(-1))
+
+
+def test_moe_top_k_above_n_experts_names_both():
+    for build in (lambda: M.MoE(8, 3, top_k=4), lambda: M.moe_parameter_counts(8, 3, top_k=4),
+                  lambda: GPTConfig(**SMALL, n_experts=3, top_k=4)):
+        with pytest.raises(ValueError, match=r"top_k=4.*3"):
+            build()
