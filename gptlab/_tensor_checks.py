@@ -25,7 +25,8 @@ def check_tensor(name: str, x, *, ndim: int | None = None, min_ndim: int | None 
     if ndim is not None and x.dim() != ndim:
         raise ValueError(f"{name} must be a tensor{layout} ({ndim} dimensions), got shape {tuple(x.shape)}")
     if min_ndim is not None and x.dim() < min_ndim:
-        raise ValueError(f"{name} must be a tensor{layout} with at least {min_ndim} dimensions, "
+        raise ValueError(f"{name} must be a tensor{layout} with at least {min_ndim} "
+                         f"dimension{'s' if min_ndim > 1 else ''}, "
                          f"got shape {tuple(x.shape)}")
     if floating and not x.is_floating_point():
         raise ArgumentTypeError(f"{name} must hold floating-point numbers (e.g. torch.float32), got dtype "
@@ -49,6 +50,10 @@ def check_layer_dtype(name: str, x: torch.Tensor, weight, layer: str) -> None:
     if (isinstance(weight, torch.Tensor) and x.dtype != weight.dtype and weight.is_floating_point()
             and not torch.is_autocast_enabled(x.device.type)):
         want = str(weight.dtype).replace("torch.", "")
+        if not x.is_floating_point():
+            raise ArgumentTypeError(f"{name} has dtype {x.dtype}, but this {layer}'s weights are {weight.dtype}; it "
+                                    f"takes vectors, not ids (token ids go through an embedding first), or convert "
+                                    f"with {name}.to(torch.{want})")
         raise ArgumentTypeError(f"{name} has dtype {x.dtype}, but this {layer}'s weights are {weight.dtype}; "
                                 f"convert the input with {name}.to(torch.{want}) or the layer with "
                                 f"layer.to({str(x.dtype)})")
@@ -59,8 +64,8 @@ def check_finite(name: str, x: torch.Tensor) -> None:
     if x.is_floating_point() and x.numel() and not bool(torch.isfinite(x).all()):
         n_nan = int(torch.isnan(x).sum())
         n_inf = int(torch.isinf(x).sum())
-        raise ValueError(f"{name} contains {n_nan} NaN and {n_inf} infinite values; attention's softmax would "
-                         f"turn them into NaN weights; fix the input (e.g. torch.nan_to_num({name}))")
+        raise ValueError(f"{name} contains {n_nan} NaN and {n_inf} infinite values, which would come out as NaN "
+                         f"(a softmax of inf is inf/inf); fix the input, e.g. with torch.nan_to_num({name})")
 
 
 def check_bool(name: str, value) -> bool:

@@ -195,7 +195,8 @@ def _check_decode_args(model, prompt, max_new_tokens) -> int:
     if not isinstance(getattr(model, "blocks", None), nn.ModuleList):
         raise ValueError(f"model must have a .blocks ModuleList and accept model(idx, caches=[...]), like "
                          f"gptlab's GPT; got {type(model).__name__}")
-    if not isinstance(prompt, torch.Tensor) or prompt.dim() != 2 or prompt.size(1) == 0:
+    check_tensor("prompt", prompt, shape="(B, T) of token ids")
+    if prompt.dim() != 2 or prompt.size(1) == 0:
         shape = tuple(prompt.shape) if isinstance(prompt, torch.Tensor) else type(prompt).__name__
         raise ValueError(f"prompt must be a (B, T) tensor of token ids with T >= 1, got {shape}")
     if prompt.dtype.is_floating_point or prompt.dtype.is_complex or prompt.dtype == torch.bool:
@@ -289,7 +290,7 @@ def count_flops(fn, *args) -> int:
     from torch.utils.flop_counter import FlopCounterMode
 
     if not callable(fn):
-        raise ValueError(f"fn must be callable, got {type(fn).__name__}")
+        raise ArgumentTypeError(f"fn must be callable (a function or a module), got {type(fn).__name__}")
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         fn(*args)
     return int(counter.get_total_flops())
@@ -313,7 +314,9 @@ def time_calls(fns: Mapping[str, object], repeats: int = 30, warmup: int = 3) ->
     rounds come first. Returns ``{name: CallTiming}`` (median and quartiles over ``repeats``).
     """
     if not isinstance(fns, Mapping) or not fns or not all(callable(f) for f in fns.values()):
-        raise ValueError("fns must be a non-empty dict {name: function without arguments}")
+        kind = (type(fns).__name__ if not isinstance(fns, Mapping)
+                else "a dict with non-callable values" if fns else "{}")
+        raise ValueError(f"fns must be a non-empty dict {{name: function without arguments}}, got {kind}")
     repeats = check_int("repeats", repeats, min_value=2)
     warmup = check_int("warmup", warmup, min_value=0)
     for _ in range(warmup):
