@@ -1,0 +1,14 @@
+"""Lesson 12's PPO policy trained at KL penalty beta=0.5 (for the lesson's beta slider)."""
+from __future__ import annotations
+
+from _lesson12 import LESSON, make_ppo
+
+__all__ = ["DESCRIPTION", "LESSON", "NAME", "make"]
+
+NAME = "lesson12_ppo_beta05"
+BETA = 0.5
+DESCRIPTION = f"Lesson 12's RLHF policy: the SFT model after PPO against the reward model, KL penalty beta={BETA}"
+
+
+def make(device: str = "cpu") -> dict:
+    return make_ppo(NAME, BETA, device)
