@@ -81,10 +81,18 @@ def build(args):
     return GPT(gpt_config), gpt_config, train_config, train_ids, val_ids
 
 
+def save(args, trainer: Trainer, gpt_config: GPTConfig) -> None:
+    """Rank 0 writes ``--out``: weights, optimizer, trainer state, and the settings that rebuild the model."""
+    if args.out and trainer.is_main:
+        save_checkpoint(args.out, trainer.model, trainer.optimizer, trainer.state_dict(),
+                        {"preset": args.preset, "model": asdict(gpt_config), "train": trainer.config})
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
+    trainer = None
     try:
         model, gpt_config, train_config, train_ids, val_ids = build(args)
         trainer = Trainer(model, train_config, train_ids, val_ids)
@@ -95,9 +103,7 @@ def main(argv=None) -> int:
         start = time.perf_counter()
         history = trainer.fit()
         seconds = time.perf_counter() - start
-        if args.out and trainer.is_main:
-            save_checkpoint(args.out, trainer.model, trainer.optimizer, trainer.state_dict(),
-                            {"preset": args.preset, "model": asdict(gpt_config), "train": train_config})
+        save(args, trainer, gpt_config)
         if trainer.is_main:
             result = {"world_size": trainer.dist.world_size, "device": str(trainer.device),
                       "steps": trainer.step, "tokens_per_second": round(trainer.tokens_per_second, 1),
@@ -111,8 +117,12 @@ def main(argv=None) -> int:
         if os.environ.get("RANK", "0") == "0":
             print(f"error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        return 130  # Trainer.fit already saved what it had and destroyed the process group
+    except KeyboardInterrupt:  # Trainer.fit kept the model and history and destroyed the process group
+        if trainer is not None and trainer.step:
+            save(args, trainer, gpt_config)  # keep the work: history.interrupted is True in the file
+            if args.out and trainer.is_main:
+                print(f"interrupted after {trainer.step} steps; saved {args.out}")
+        return 130
     finally:
         cleanup()
 
