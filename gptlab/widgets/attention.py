@@ -135,16 +135,6 @@ def _encode_line(model: nn.Module, tokenizer, text) -> list[int]:
             raise ValueError(f"text={text!r} can't be encoded: {shown} {'is' if len(unknown) == 1 else 'are'} not "
                              f"among the {len(known)} {what} this model was trained on; type a line without "
                              f"{'it' if len(unknown) == 1 else 'them'}")
-    known = getattr(tokenizer, "stoi", None)
-    if isinstance(known, dict) and getattr(tokenizer, "unknown", None) == "error" and hasattr(tokenizer, "tokenize"):
-        # name every token the model never saw, in the words a learner typing a line needs
-        unknown = list(dict.fromkeys(t for t in tokenizer.tokenize(text) if t not in known))
-        if unknown:
-            what = "characters" if type(tokenizer).__name__ == "CharTokenizer" else "tokens"
-            shown = ", ".join(repr(t) for t in unknown[:8]) + (", ..." if len(unknown) > 8 else "")
-            raise ValueError(f"text={text!r} can't be encoded: {shown} {'is' if len(unknown) == 1 else 'are'} not "
-                             f"among the {len(known)} {what} this model was trained on; type a line without "
-                             f"{'it' if len(unknown) == 1 else 'them'}")
     try:
         ids = tokenizer.encode(text)
     except ValueError as err:
