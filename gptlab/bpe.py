@@ -94,7 +94,24 @@ class BPETokenizer:
         _check_text(text)
         if not text:
             raise ValueError("text='' is empty: BPE learns its merges from the text, so give it some")
-        words = Counter(tuple(chunk.encode("utf-8")) for chunk in self.split(text))
+        return self.train_counts(Counter(self.split(text)), incremental=incremental, progress=progress)
+
+    def train_counts(self, counts, *, incremental: bool = True, progress: bool = False) -> BPETokenizer:
+        """Learn merges from chunks given with their frequencies, ``{"low_": 5, "newest_": 6}``.
+
+        This is what :meth:`train` does after splitting; it is also how Sennrich et al. (2016) state
+        the algorithm, on a dictionary of words with counts.
+        """
+        if not hasattr(counts, "items"):
+            raise ArgumentTypeError(f"counts={counts!r:.60} must map each chunk (str) to its frequency (int), "
+                                    f"got {type(counts).__name__}")
+        words: Counter = Counter()
+        for chunk, freq in counts.items():
+            _check_text(chunk)
+            check_int(f"counts[{chunk!r}]", freq, min_value=1)
+            words[tuple(chunk.encode("utf-8"))] += int(freq)
+        if not words:
+            raise ValueError("counts is empty: give at least one chunk with its frequency")
         self.merges, self.vocab, self._cache = {}, {i: bytes([i]) for i in range(256)}, {}
         n_merges = self.vocab_size - 256
         bar = None
