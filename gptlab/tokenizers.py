@@ -81,6 +81,18 @@ def token_ids_list(name: str, ids, vocab_size: int | None = None) -> list[int]:
     return out
 
 
+def _token_strings(tokens) -> list[str]:
+    """``tokens`` must be a list of token strings (what ``tokenize`` returns)."""
+    if tokens is None or isinstance(tokens, (str, bytes)) or not hasattr(tokens, "__iter__"):
+        raise ArgumentTypeError(f"tokens={_short(tokens)} must be a list of token strings (what tokenize "
+                                f"returns), got {type(tokens).__name__}")
+    tokens = list(tokens)
+    for i, tok in enumerate(tokens):
+        if not isinstance(tok, str):
+            raise ArgumentTypeError(f"tokens[{i}]={_short(tok)} must be a token string, got {type(tok).__name__}")
+    return tokens
+
+
 class _Tokenizer:
     """What both tokenizers share: a vocabulary, a lookup table, and the unknown-token policy."""
 
@@ -243,10 +255,10 @@ class CharTokenizer(_Tokenizer):
         super().__init__(unknown=unknown, min_count=min_count)
 
     def tokenize(self, text: str) -> list[str]:
-        return list(text)
+        return list(check_type("text", text, str, "a string"))
 
     def detokenize(self, tokens: Sequence[str]) -> str:
-        return "".join(tokens)
+        return "".join(_token_strings(tokens))
 
 
 class WordTokenizer(_Tokenizer):
@@ -265,11 +277,12 @@ class WordTokenizer(_Tokenizer):
         return {**super()._settings(), "lowercase": self.lowercase}
 
     def tokenize(self, text: str) -> list[str]:
+        check_type("text", text, str, "a string")
         return _WORD_PATTERN.findall(text.lower() if self.lowercase else text)
 
     def detokenize(self, tokens: Sequence[str]) -> str:
         out = ""
-        for tok in tokens:
+        for tok in _token_strings(tokens):
             if out and not (len(tok) == 1 and not tok.isalnum() and tok not in "([{<\"'"):
                 out += " "
             out += tok
@@ -278,3 +291,6 @@ class WordTokenizer(_Tokenizer):
 
 # the public name of the shared base class: ``Tokenizer.from_dict(d)`` rebuilds any saved tokenizer
 Tokenizer = _Tokenizer
+
+
+from .bpe import BPETokenizer  # noqa: E402,F401  (byte-level BPE, lesson 14; lives in gptlab/bpe.py)
