@@ -75,6 +75,7 @@ MAKE = {
     "scaling": lambda **kw: widgets.ScalingExplorer(n_samples=16, **kw),
     "position": lambda **kw: widgets.PositionExplorer(**{"d": 16, "max_len": 16, "position": 3, **kw}),
     "router": lambda **kw: widgets.RouterExplorer(MOE_MODELS, TOK, TEXT, **kw),
+    "serving": lambda **kw: widgets.ServingExplorer(**kw),
 }
 
 # (explorer, constructor arguments, words the ValueError must contain)
@@ -128,6 +129,10 @@ BAD_CONSTRUCTION = [
     ("router", {"top_k": 0}, "top_k=0 is outside the slider's range 1 to 4"),
     ("router", {"top_k": 5}, "top_k=5 is outside the slider's range 1 to 4"),
     ("router", {"per_row": 0}, "per_row=0"),
+    ("serving", {"model": "gpt-9"}, "model='gpt-9' is not one of the dropdown's choices: 'gpt2'"),
+    ("serving", {"context": -5}, "context=-5 must be at least 1"),
+    ("serving", {"users": "many"}, "users='many' must be a whole number"),
+    ("serving", {"tokens_per_s": math.inf}, "tokens_per_s=inf is not a finite number"),
 ]
 
 
@@ -218,12 +223,16 @@ BAD_SET = [
     ("router", "layer", 2, "layer=2 is outside the slider's range 0 to 1"),
     ("router", "top_k", 0, "top_k=0 is outside the slider's range 1 to 4"),
     ("router", "text", "", "text is empty"),  # render's own check
+    ("serving", "gpu", "TPU", "gpu='TPU' is not one of the dropdown's choices: 'H100'"),
+    ("serving", "context", 2.5, "context=2.5 must be a whole number"),
+    ("serving", "users", 0, "users=0 must be at least 1"),  # render's own check
+    ("serving", "tokens_per_s", math.nan, "tokens_per_s=nan is not a finite number"),
 ]
 
 # a good move for each explorer, away from its start
 GOOD_SET = {"sampling": {"temperature": 0.5}, "ngram": {"n": 3}, "attention": {"head": 1},
             "blend": {"query": 2}, "lookup": {"text": "A:1 B:2 A?"}, "scaling": {"T": 9},
-            "position": {"position": 4}, "router": {"layer": 1}}
+            "position": {"position": 4}, "router": {"layer": 1}, "serving": {"users": 32}}
 
 
 @pytest.fixture(scope="module")

@@ -24,6 +24,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
+from . import _inputs as check
 from ._base import new_figure
 from .theme import apply_text_floor, picture_dpi
 
@@ -44,14 +45,9 @@ MASKED_COLOR = "#d9d9d9"
 
 
 def _as_numpy(values, name: str) -> np.ndarray:
-    """Tensors (on any device, with or without grad) and lists alike, as a float NumPy array."""
-    if hasattr(values, "detach"):
-        values = values.detach().to("cpu").float().numpy()
-    try:
-        return np.asarray(values, dtype=float)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be numbers (a tensor, array or nested list), "
-                         f"got {type(values).__name__}") from None
+    """Tensors (on any device, with or without grad) and lists alike, as a float NumPy array of
+    finite numbers (NaN or inf is refused, naming ``name``)."""
+    return check.array(name, values, min_size=0)
 
 
 def token_label(token) -> str:
@@ -71,10 +67,19 @@ def _check_tokens(name: str, tokens, n: int, what: str) -> list[str]:
     return [token_label(t) for t in tokens]
 
 
+def _check_query(query, n: int) -> None:
+    if query is not None and (isinstance(query, (bool, np.bool_)) or not isinstance(query, (int, np.integer))
+                              or not 0 <= query < n):
+        raise ValueError(f"query={query!r} is not a row of the weights; choose a whole number 0..{n - 1} (or None)")
+
+
 def _check_matrix(weights, mask, name: str = "weights"):
     w = _as_numpy(weights, name)
     if w.ndim != 2 or 0 in w.shape:
         raise ValueError(f"{name} must be a (T_q, T_k) matrix of attention weights, got shape {w.shape}")
+    if (w < 0).any():
+        raise ValueError(f"{name} holds a negative weight ({float(w.min()):g}); attention weights come out of a "
+                         f"softmax and lie in [0, 1]")
     keep = None
     if mask is not None:
         keep = _as_numpy(mask, "mask").astype(bool)
@@ -127,8 +132,9 @@ def plot_attention(weights, tokens_q, tokens_k=None, ax=None, title: str | None 
     labels_q = _check_tokens("tokens_q", tokens_q, w.shape[0], "rows (queries)")
     labels_k = labels_q if tokens_k is None and w.shape[0] == w.shape[1] else \
         _check_tokens("tokens_k", tokens_q if tokens_k is None else tokens_k, w.shape[1], "columns (keys)")
-    if query is not None and not 0 <= query < w.shape[0]:
-        raise ValueError(f"query={query} is not a row of the weights; choose 0..{w.shape[0] - 1}")
+    _check_query(query, w.shape[0])
+    check.number("vmax", vmax, min_value=0, min_inclusive=False)
+    check.axes("ax", ax)
     if ax is None:
         side = min(0.38 * max(w.shape) + 1.6, 6.0)
         fig, ax = new_figure(figsize=(side + 1.0, side))
@@ -153,6 +159,10 @@ def plot_attention_heads(weights, tokens, tokens_k=None, titles=None, mask=None,
     (default "head 0", "head 1", ...). ``mask``: one bool (T_q, T_k) mask for every panel.
     Returns a figure with one axes per panel plus the colorbar's.
     """
+    if isinstance(weights, (list, tuple)) and len(weights) and \
+            len({_as_numpy(m, f"weights[{i}]").shape for i, m in enumerate(weights)}) > 1:
+        raise ValueError(f"weights[...] have shapes {[_as_numpy(m, 'weights').shape for m in weights]}; every head "
+                         f"must cover the same (T_q, T_k) tokens")
     w = _as_numpy(weights, "weights") if not isinstance(weights, (list, tuple)) else \
         np.stack([_as_numpy(m, "weights") for m in weights]) if len(weights) else np.zeros((0,))
     if w.ndim == 2:
@@ -163,12 +173,14 @@ def plot_attention_heads(weights, tokens, tokens_k=None, titles=None, mask=None,
     titles = [f"head {h}" for h in range(n)] if titles is None else list(titles)
     if len(titles) != n:
         raise ValueError(f"titles has {len(titles)} entries but there are {n} panels; give one title per head")
-    _, keep = _check_matrix(w[0], mask)
+    for h in range(n):
+        _, keep = _check_matrix(w[h], mask, name=f"weights[{h}]")
     labels_q = _check_tokens("tokens", tokens, w.shape[1], "rows (queries)")
     labels_k = labels_q if tokens_k is None and w.shape[1] == w.shape[2] else \
         _check_tokens("tokens_k", tokens if tokens_k is None else tokens_k, w.shape[2], "columns (keys)")
-    if query is not None and not 0 <= query < w.shape[1]:
-        raise ValueError(f"query={query} is not a row of the weights; choose 0..{w.shape[1] - 1}")
+    _check_query(query, w.shape[1])
+    check.number("vmax", vmax, min_value=0, min_inclusive=False)
+    check.whole("ncols", ncols, min_value=1, optional=True)
     ncols = min(n, 4) if ncols is None else max(1, min(int(ncols), n))
     nrows = math.ceil(n / ncols)
     T = max(w.shape[1:])
@@ -215,6 +227,12 @@ def plot_attention_row(row, tokens_k, ax=None, title: str | None = None, mask_ro
     if r.ndim != 1 or r.size == 0:
         raise ValueError(f"row must be one query's weights, shape (T_k,), got {r.shape}")
     labels = _check_tokens("tokens_k", tokens_k, r.size, "keys")
+    if (r < 0).any():
+        raise ValueError(f"row holds a negative weight ({float(r.min()):g}); attention weights lie in [0, 1]")
+    if mask_row is not None and _as_numpy(mask_row, "mask_row").shape != r.shape:
+        raise ValueError(f"mask_row has shape {_as_numpy(mask_row, 'mask_row').shape} but row has {r.shape}; "
+                         f"give one bool per key, True = may attend")
+    check.axes("ax", ax)
     if ax is None:
         fig, ax = new_figure(figsize=(0.35 * r.size + 2.0, 2.8))
     else:
@@ -370,13 +388,14 @@ def plot_change_by_position(changes: dict, changed_from: int | None = None, toke
     ``changes``: {label: (T,) values}, e.g. {"with mask": ..., "without mask": ...}.
     ``changed_from``: the first position whose input was changed (a dashed line is drawn before it).
     """
-    if not changes:
-        raise ValueError("changes is empty; pass e.g. {'with mask': values, 'without mask': values}")
+    check.mapping("changes", changes, what="{label: (T,) values}, e.g. {'with mask': ..., 'without mask': ...}")
     series = {label: _as_numpy(v, f"changes[{label!r}]") for label, v in changes.items()}
     T = {v.shape for v in series.values()}
     if len(T) != 1 or next(iter(T)) == () or len(next(iter(T))) != 1:
         raise ValueError(f"every entry of changes must be a (T,) vector of the same length, got shapes {sorted(T)}")
     T = next(iter(T))[0]
+    check.whole("changed_from", changed_from, min_value=0, max_value=T, optional=True)
+    check.axes("ax", ax)
     if ax is None:
         fig, ax = new_figure(figsize=(max(5.0, 0.45 * T + 2.0), 3.0))
     else:
@@ -411,8 +430,9 @@ def plot_attention_training(steps, curves: dict, ax=None, title: str | None = No
     x = _as_numpy(steps, "steps")
     if x.ndim != 1 or x.size == 0:
         raise ValueError(f"steps must be a non-empty 1-D list of step numbers, got shape {x.shape}")
-    if not curves:
-        raise ValueError("curves is empty; pass e.g. {'accuracy': [...], 'weight on the matching key': [...]}")
+    check.mapping("curves", curves, what="{label: values}, e.g. {'accuracy': [...], 'weight on the key': [...]}")
+    check.number("chance", chance, min_value=0, max_value=1, optional=True)
+    check.axes("ax", ax)
     if ax is None:
         fig, ax = new_figure(figsize=(5.5, 3.0))
     else:
@@ -455,8 +475,18 @@ def plot_blend(inputs, outputs, weights, tokens, *, query: int | None = None, ax
     if w.shape != (len(x), len(x)):
         raise ValueError(f"weights must be ({len(x)}, {len(x)}), got {w.shape}")
     labels = _check_tokens("tokens", tokens, len(x), "points")
-    if query is not None and not 0 <= query < len(x):
-        raise ValueError(f"query={query} is not a position; choose 0..{len(x) - 1}")
+    if len(x) == 0:
+        raise ValueError("inputs is empty; give at least one (x, y) point")
+    if (w < 0).any():
+        raise ValueError(f"weights holds a negative weight ({float(w.min()):g}); attention weights lie in [0, 1]")
+    if query is not None and (isinstance(query, (bool, np.bool_)) or not isinstance(query, (int, np.integer))
+                              or not 0 <= query < len(x)):
+        raise ValueError(f"query={query!r} is not a position; choose a whole number 0..{len(x) - 1} (or None)")
+    check.number("radius", radius, min_value=0, optional=True)
+    check.axes("ax", ax)
+    check.figure("fig", fig)
+    if fig is not None and not fig.axes:
+        raise ValueError("fig has no axes; pass a figure plot_blend drew before (or leave fig=None)")
     if fig is not None:
         ax = fig.axes[0]
         ax.cla()

@@ -14,21 +14,15 @@ import math
 import numpy as np
 from matplotlib.figure import Figure
 
+from . import _inputs as check
 from ._base import new_figure
 
 __all__ = ["plot_block_wiring", "plot_decode_speed", "plot_grad_norms_per_layer", "plot_layer_norm", "plot_loss_curves"]
 
 
 def _vector(values, name: str) -> np.ndarray:
-    if hasattr(values, "detach"):
-        values = values.detach().to("cpu").double().numpy()
-    try:
-        v = np.asarray(values, dtype=float)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be numbers (a tensor, array or list), got {type(values).__name__}") from None
-    if v.ndim != 1 or v.size == 0:
-        raise ValueError(f"{name} must be a non-empty 1-D vector, got shape {v.shape}")
-    return v
+    """A non-empty 1-D vector of finite numbers (NaN or inf refused, naming ``name``)."""
+    return check.array(name, values, ndim=1)
 
 
 def _series(curves, name: str) -> dict[str, np.ndarray]:
@@ -54,6 +48,11 @@ def plot_layer_norm(x, y, ax=None, labels=("before: x", "after: LayerNorm(x)")) 
     xs, ys = _vector(x, "x"), _vector(y, "y")
     if xs.shape != ys.shape:
         raise ValueError(f"x and y must have the same length, got {xs.size} and {ys.size}")
+    check.axes("ax", ax, allow_pair=True)
+    if ax is not None and not isinstance(ax, (list, tuple, np.ndarray)):
+        raise check.ArgumentTypeError("ax must be a pair of Axes (before, after), e.g. "
+                                      "plotting.new_figure(1, 2)[1]; got one Axes")
+    check.labels("labels", labels, 2, what="panel")
     if ax is None:
         fig, axes = new_figure(1, 2, figsize=(8.0, 2.8), sharey=False)
     else:
@@ -83,8 +82,20 @@ def plot_loss_curves(curves, ax=None, smooth: float = 0.9, title: str | None = N
     horizontal lines, e.g. the loss of a model that knows only the letter frequencies.
     """
     series = _series(curves, "curves")
-    if not 0 <= smooth < 1:
-        raise ValueError(f"smooth={smooth} must be in [0, 1): 0 draws the raw losses, 0.9 averages ~10 steps")
+    if isinstance(smooth, bool) or not isinstance(smooth, (int, float, np.floating)) or not 0 <= smooth < 1:
+        raise ValueError(f"smooth={smooth!r} must be in [0, 1): 0 draws the raw losses, 0.9 averages ~10 steps")
+    if styles is not None:
+        check.mapping("styles", styles, what="{label: dict(color=..., ls=...)}", nonempty=False)
+    if reference is not None:
+        check.mapping("reference", reference, what="{label: loss}")
+        check.array("reference", list(reference.values()))
+    if ylim is not None:
+        if isinstance(ylim, (str, bytes)) or not hasattr(ylim, "__len__") or len(ylim) != 2:
+            raise ValueError(f"ylim={ylim!r} must be a pair (bottom, top), e.g. (2.4, 4.5)")
+        bottom, top = (check.number(f"ylim[{i}]", v, optional=True) for i, v in enumerate(ylim))
+        if bottom is not None and top is not None and not bottom < top:
+            raise ValueError(f"ylim={tuple(ylim)!r} must be (bottom, top) with bottom < top")
+    check.axes("ax", ax)
     styles = styles or {}
     if ax is None:
         fig, ax = new_figure(figsize=(7.0, 3.8))
@@ -121,6 +132,9 @@ def plot_grad_norms_per_layer(norms, ax=None, title: str | None = None, log: boo
     ``{label: dict(color=...)}``, e.g. the colours of the matching loss curves.
     """
     series = _series(norms, "norms")
+    if styles is not None:
+        check.mapping("styles", styles, what="{label: dict(color=...)}", nonempty=False)
+    check.axes("ax", ax)
     if log and any((v <= 0).any() or not np.isfinite(v).all() for v in series.values()):
         raise ValueError("norms must be positive and finite on a log scale; pass log=False to draw zeros")
     if ax is None:
@@ -147,6 +161,10 @@ def plot_grad_norms_per_layer(norms, ax=None, title: str | None = None, log: boo
 def plot_decode_speed(tokens_per_second: dict, cache_bytes: dict, title: str | None = None) -> Figure:
     """Two bar charts over the same variants (e.g. MHA, GQA, MQA): the KV cache each one holds
     (KiB) and the decoding speed each one reached (tokens/s), each bar labelled with its value."""
+    check.mapping("tokens_per_second", tokens_per_second, what="{variant: tokens per second}")
+    check.mapping("cache_bytes", cache_bytes, what="{variant: bytes of KV cache}")
+    check.array("tokens_per_second", list(tokens_per_second.values()))
+    check.array("cache_bytes", list(cache_bytes.values()))
     speed = {str(k): float(v) for k, v in tokens_per_second.items()}
     memory = {str(k): float(v) for k, v in cache_bytes.items()}
     if not speed or list(speed) != list(memory):
@@ -226,7 +244,7 @@ def plot_block_wiring(norms=("pre", "post")) -> Figure:
     """The Transformer block drawn once per wiring in ``norms`` ("pre": LayerNorm at the start of each
     sublayer, GPT-2; "post": LayerNorm after each residual sum, the 2017 original), input at the
     bottom. Boxes carry ``gid`` "ln_1", "attention", "ln_2", "MLP", "plus_1", "plus_2"."""
-    norms = tuple(norms)
+    norms = (norms,) if isinstance(norms, str) else tuple(check.labels("norms", norms, what="block"))
     if not norms or any(n not in ("pre", "post") for n in norms):
         raise ValueError(f"norms must be a non-empty sequence of 'pre' and/or 'post', got {norms!r}")
     fig, axes = new_figure(1, len(norms), figsize=(3.6 * len(norms), 5.2))

@@ -8,6 +8,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullLocator
 
+from . import _inputs as check
 from ._base import new_figure
 from ._live import mark_dynamic
 from .training import _smooth
@@ -23,10 +24,21 @@ UNSCALED_COLOR, SCALED_COLOR = "tab:red", "tab:blue"
 _FLOOR = 1e-24
 
 
-def _np(values) -> np.ndarray:
-    if hasattr(values, "detach"):
-        values = values.detach().cpu().numpy()
-    return np.asarray(values, dtype=float)
+def _np(values, name: str = "values", **limits) -> np.ndarray:
+    """Finite numbers as a float array (NaN and inf refused, naming ``name``)."""
+    return check.array(name, values, **limits)
+
+
+def _curve(name: str, curve, keys=("d", "entropy", "jacobian_norm")) -> None:
+    """A dict from ``saturation_curve``: the keys there, each one number per dimension."""
+    check.mapping(name, curve, what="from gptlab.dot_product_scaling.saturation_curve")
+    missing = [k for k in keys if k not in curve]
+    if missing:
+        raise ValueError(f"{name} lacks {', '.join(map(repr, missing))}; pass the dict saturation_curve returns")
+    dims = _np(curve["d"], f"{name}['d']", ndim=1, positive=True)
+    for key in keys[1:]:
+        values = _np(curve[key], f"{name}[{key!r}]", ndim=1, min_value=0)
+        check.same_length((f"{name}['d']", dims.size), (f"{name}[{key!r}]", values.size))
 
 
 def plot_qk_variance(dims, unscaled, scaled=None, ax=None) -> Figure:
@@ -35,7 +47,12 @@ def plot_qk_variance(dims, unscaled, scaled=None, ax=None) -> Figure:
     ``unscaled``, ``scaled``: one measured variance per entry of ``dims`` (e.g. from
     ``gptlab.dot_product_scaling.dot_product_variance``).
     """
-    dims, unscaled = _np(dims), _np(unscaled)
+    dims = _np(dims, "dims", ndim=1, positive=True)  # both axes are logarithmic
+    unscaled = _np(unscaled, "unscaled", ndim=1, positive=True)
+    check.same_length(("dims", dims.size), ("unscaled", unscaled.size))
+    if scaled is not None:
+        check.same_length(("dims", dims.size), ("scaled", _np(scaled, "scaled", ndim=1, positive=True).size))
+    check.axes("ax", ax)
     if ax is None:
         fig, ax = new_figure(figsize=(5.2, 3.6))
     else:
@@ -60,8 +77,16 @@ def plot_softmax_jacobians(weights: Sequence, jacobians: Sequence, labels: Seque
 
     All heatmaps share one colour scale, so a Jacobian that shrinks towards 0 fades out.
     """
-    if not (len(weights) == len(jacobians) == len(labels)) or not weights:
+    for name, value in (("weights", weights), ("jacobians", jacobians), ("labels", labels)):
+        check.labels(name, value, what="softmax")
+    if not (len(weights) == len(jacobians) == len(labels)) or not len(weights):
         raise ValueError("weights, jacobians and labels must be non-empty lists of the same length")
+    for i, (p, jac) in enumerate(zip(weights, jacobians)):
+        p = check.probabilities(f"weights[{i}]", p)
+        jac = _np(jac, f"jacobians[{i}]", ndim=2)
+        if jac.shape != (p.size, p.size):
+            raise ValueError(f"jacobians[{i}] has shape {jac.shape}; the Jacobian of {p.size} weights is "
+                             f"({p.size}, {p.size})")
     n = len(weights)
     fig, axes = new_figure(2, n, figsize=(2.6 * n, 4.6))
     axes = np.asarray(axes).reshape(2, n)
@@ -114,6 +139,9 @@ def plot_saturation(unscaled: Mapping, scaled: Mapping, T: int) -> Figure:
 
     ``unscaled``, ``scaled``: dicts from ``gptlab.dot_product_scaling.saturation_curve`` (same dims and T).
     """
+    _curve("unscaled", unscaled)
+    _curve("scaled", scaled)
+    check.whole("T", T, min_value=1)
     fig, (ax_h, ax_g) = new_figure(1, 2, figsize=(9.0, 3.4))
     _draw_curves(ax_h, unscaled, scaled, "entropy")
     ax_h.axhline(math.log(T), color="gray", ls="--", lw=1, label=f"uniform: log {T}")
@@ -139,9 +167,17 @@ def plot_scaling_state(weights, d: int, scaled: bool, entropy: float, jacobian_n
     labels move). ``T_max``: the largest T the caller will ask for; the entropy axis then runs up
     to log T_max whatever T is, so changing T does not redraw the axes.
     """
-    p = _np(weights)
+    p = check.probabilities("weights", weights)
     T = p.size
-    T_max = T if T_max is None else max(T, T_max)
+    check.number("d", d, min_value=0, min_inclusive=False)  # drawn on a log axis
+    if not isinstance(scaled, (bool, np.bool_)):
+        raise check.ArgumentTypeError(f"scaled={scaled!r} must be True or False")
+    check.number("entropy", entropy, min_value=0)
+    check.number("jacobian_norm", jacobian_norm, min_value=0)
+    _curve("unscaled_curve", unscaled_curve)
+    _curve("scaled_curve", scaled_curve)
+    check.figure("fig", fig)
+    T_max = T if T_max is None else max(T, check.whole("T_max", T_max, min_value=1))
     color = SCALED_COLOR if scaled else UNSCALED_COLOR
     dims = tuple(_np(unscaled_curve["d"]).tolist()), tuple(_np(scaled_curve["d"]).tolist())
     key = ("scaling-state", T_max, dims)
@@ -216,8 +252,14 @@ def plot_scaled_vs_unscaled(losses: Mapping[str, Sequence[float]], accuracies: M
     ``losses``: {run name: per-step training losses}; ``accuracies`` likewise. Names containing
     "unscaled" are drawn red, the others blue then the default cycle.
     """
-    if not losses:
-        raise ValueError("losses must map at least one run name to its per-step losses")
+    check.mapping("losses", losses, what="{run name: per-step losses}")
+    for name, values in losses.items():
+        _np(values, f"losses[{name!r}]", ndim=1)
+    if accuracies is not None:
+        check.mapping("accuracies", accuracies, what="{run name: per-step accuracies}")
+        for name, values in accuracies.items():
+            _np(values, f"accuracies[{name!r}]", ndim=1, min_value=0, max_value=1)
+    check.number("smooth", smooth, min_value=0, max_value=1, max_inclusive=False)
     panels = 1 if accuracies is None else 2
     fig, axes = new_figure(1, panels, figsize=(4.6 * panels, 3.4))
     axes = np.asarray(axes).reshape(1, panels)

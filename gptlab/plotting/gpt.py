@@ -15,6 +15,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FormatStrFormatter, NullFormatter
 
+from . import _inputs as check
 from ._base import new_figure, shown_png
 from .training import plot_history
 
@@ -42,9 +43,8 @@ def plot_parameter_counts(counts: Mapping[str, int], title: str | None = None, a
         raise ValueError("counts must be a non-empty dict {component: number of parameters}, "
                          "e.g. model.parameter_counts()")
     names = list(counts)
-    values = np.array([counts[n] for n in names], dtype=float)
-    if np.any(values < 0) or not np.all(np.isfinite(values)):
-        raise ValueError(f"counts must be non-negative numbers, got {dict(counts)}")
+    values = check.array("counts", [counts[n] for n in names], min_value=0)
+    check.axes("ax", ax)
     total = values.sum()
     if ax is None:
         fig, ax = new_figure(figsize=(6.4, 0.45 * len(names) + 1.2))
@@ -81,6 +81,10 @@ class LiveLossPlot:
     """
 
     def __init__(self, show: bool = True, log_x: bool = False, figsize=(6.4, 3.4), dpi: int = 90):
+        size = check.array("figsize", figsize, ndim=1, min_value=0.5, max_value=50)
+        if size.size != 2:
+            raise ValueError(f"figsize={figsize!r} must be (width, height) in inches, e.g. (6.4, 3.4)")
+        check.number("dpi", dpi, min_value=10, max_value=600)
         self.show, self.log_x, self.dpi = bool(show), bool(log_x), int(dpi)
         self.fig, self.ax = new_figure(figsize=figsize)
         self.redraws = 0
@@ -125,9 +129,21 @@ def _plain_log_y(ax, values) -> None:
 def _runs_arrays(runs) -> tuple[list[str], np.ndarray, np.ndarray]:
     if isinstance(runs, (str, bytes)) or not isinstance(runs, Sequence) or not runs:
         raise ValueError("runs must be a non-empty list of ScalingRun objects (from run_scaling_sweep)")
+    missing = [i for i, r in enumerate(runs) if not all(hasattr(r, a) for a in
+                                                        ("label", "n_params", "compute", "val_loss"))]
+    if missing:
+        raise check.ArgumentTypeError(f"runs[{missing[0]}] is a {type(runs[missing[0]]).__name__}, not a ScalingRun "
+                                      f"(from run_scaling_sweep)")
+    empty = [r.label for r in runs if not len(r.val_loss)]
+    if empty:
+        raise ValueError(f"run {empty[0]!r} has no validation loss yet; plot runs that finished training")
     labels = [r.label for r in runs]
-    params = np.array([r.n_params for r in runs], dtype=float)
-    final = np.array([r.final_val_loss for r in runs], dtype=float)
+    params = check.array("runs' n_params", [r.n_params for r in runs], positive=True)  # a log axis
+    final = check.array("runs' final_val_loss", [r.final_val_loss for r in runs], positive=True)
+    for i, r in enumerate(runs):
+        compute = check.array(f"runs[{i}].compute", r.compute, ndim=1, min_size=0, min_value=0)
+        val = check.array(f"runs[{i}].val_loss", r.val_loss, ndim=1, min_size=0, allow_nan=True)
+        check.same_length((f"runs[{i}].compute", compute.size), (f"runs[{i}].val_loss", val.size))
     return labels, params, final
 
 
@@ -141,6 +157,11 @@ def plot_scaling_curve(runs, fit: tuple[float, float] | None = None, title: str 
     budgets, bigger ones take over as the budget grows.
     """
     labels, params, final = _runs_arrays(runs)
+    if fit is not None:
+        if isinstance(fit, (str, bytes)) or not hasattr(fit, "__len__") or len(fit) != 2:
+            raise ValueError(f"fit={fit!r} must be the pair (a, alpha) that fit_power_law returns")
+        check.number("fit[0] (a)", fit[0], min_value=0, min_inclusive=False)
+        check.number("fit[1] (alpha)", fit[1])
     fig, (ax_n, ax_c) = new_figure(1, 2, figsize=(10.0, 3.8))
     colors = [f"C{i % 10}" for i in range(len(runs))]
 

@@ -19,6 +19,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.layout_engine import PlaceHolderLayoutEngine
 
+from . import _inputs as check
 from ._base import new_figure
 from ._live import mark_dynamic
 
@@ -145,12 +146,19 @@ def plot_next_token_probs(probs, top: int = 20, title: str | None = None, ax=Non
     (tokens, probabilities). The title says how much mass the bars leave out.
     """
     if isinstance(probs, Mapping):
-        tokens, values = list(probs.keys()), _np(list(probs.values()))
+        check.mapping("probs", probs, what="{token: probability}")
+        tokens, values = list(probs.keys()), check.probabilities("probs", list(probs.values()))
     else:
+        if isinstance(probs, (str, bytes)) or not isinstance(probs, (tuple, list)) or len(probs) != 2:
+            raise check.ArgumentTypeError(f"probs must be a {{token: probability}} dict or a pair (tokens, "
+                                          f"probabilities), got {type(probs).__name__}")
         tokens, values = probs
-        tokens, values = list(tokens), _np(values)
-    if len(tokens) != values.size:
-        raise ValueError(f"got {len(tokens)} tokens but {values.size} probabilities; they must match")
+        values = check.probabilities("probs (the probabilities)", values)
+        tokens = check.labels("probs (the tokens)", tokens)
+        if len(tokens) != values.size:
+            raise ValueError(f"got {len(tokens)} tokens but {values.size} probabilities; they must match")
+    check.whole("top", top, min_value=1)
+    check.axes("ax", ax)
     order = np.argsort(-values, kind="stable")[:top]
     y, labels = np.arange(order.size), [token_text(tokens[i]) for i in order]
     containers = _bars_to_update(ax, "next", order.size)
@@ -185,10 +193,13 @@ def plot_sampling_before_after(tokens: Sequence, before, after, top: int = 20, t
     The ``top`` tokens are the most likely *before* decoding, in that order, so a token that a
     filter removed shows as a grey bar with nothing beside it.
     """
-    before, after = _np(before), _np(after)
+    before, after = check.probabilities("before", before), check.probabilities("after", after)
+    tokens = check.labels("tokens", tokens)
     if not (len(tokens) == before.size == after.size):
         raise ValueError(f"tokens ({len(tokens)}), before ({before.size}) and after ({after.size}) "
                          "must all have one entry per vocabulary token")
+    check.whole("top", top, min_value=1)
+    check.axes("ax", ax)
     order = np.argsort(-before, kind="stable")[:top]
     y, labels = np.arange(order.size), [token_text(tokens[i]) for i in order]
     containers = _bars_to_update(ax, "before-after", order.size)
@@ -223,7 +234,17 @@ def plot_perplexity_vs_n(ns: Sequence[int], train_ppl: Sequence[float], val_ppl:
     Infinite perplexities (MLE on unseen n-grams) are drawn as a mark at the top labelled ∞.
     ``references``: e.g. {"MLP (held-out)": 6.2} to compare another model on the same split.
     """
-    ns, train_ppl, val_ppl = list(ns), _np(train_ppl), _np(val_ppl)
+    ns = [check.whole(f"ns[{i}]", n) for i, n in enumerate(check.labels("ns", ns, what="model"))]
+    if not ns:
+        raise ValueError("ns is empty; give the n of every model, e.g. [1, 2, 3, 4]")
+    # an infinite perplexity (MLE on an unseen n-gram) is allowed: it is drawn as a mark labelled ∞
+    train_ppl = check.array("train_ppl", train_ppl, ndim=1, allow_inf=True, positive=True)
+    val_ppl = check.array("val_ppl", val_ppl, ndim=1, allow_inf=True, positive=True)
+    check.same_length(("ns", len(ns)), ("train_ppl", train_ppl.size), ("val_ppl", val_ppl.size))
+    if references is not None:
+        check.mapping("references", references, what="{label: perplexity}")
+        check.array("references", list(references.values()), positive=True)
+    check.axes("ax", ax)
     fig, ax = _axes(ax, (6.0, 3.6))
     finite = np.concatenate([train_ppl[np.isfinite(train_ppl)], val_ppl[np.isfinite(val_ppl)],
                              _np(list((references or {}).values()))])
@@ -256,8 +277,13 @@ def plot_perplexity_vs_n(ns: Sequence[int], train_ppl: Sequence[float], val_ppl:
 def plot_coverage_vs_n(ns: Sequence[int], coverage: Sequence[float], sentence_coverage: float | None = None,
                        title: str | None = None, ax=None) -> Figure:
     """The fraction of held-out n-grams seen in training, against n; whole sentences as a dashed line."""
+    ns = [check.whole(f"ns[{i}]", n) for i, n in enumerate(check.labels("ns", ns, what="model"))]
+    coverage = check.array("coverage", coverage, ndim=1, min_value=0, max_value=1)
+    check.same_length(("ns", len(ns)), ("coverage", coverage.size))
+    check.number("sentence_coverage", sentence_coverage, min_value=0, max_value=1, optional=True)
+    check.axes("ax", ax)
     fig, ax = _axes(ax, (6.0, 3.4))
-    ax.plot(list(ns), _np(coverage), "o-", color="C0", label="held-out n-grams seen in training")
+    ax.plot(list(ns), coverage, "o-", color="C0", label="held-out n-grams seen in training")
     if sentence_coverage is not None:
         ax.axhline(sentence_coverage, color="C3", ls="--", label=f"whole sentences: {sentence_coverage:.1%}")
     ax.set_ylim(0, 1.05)
@@ -276,8 +302,14 @@ def plot_entropy_vs_temperature(temperatures: Sequence[float], entropies: Sequen
                                 max_entropy: float | None = None, current: float | None = None,
                                 ax=None) -> Figure:
     """Entropy (nats) of the sampling distribution as temperature varies; log V as the ceiling."""
+    temperatures = check.array("temperatures", temperatures, ndim=1, min_value=0)
+    entropies = check.array("entropies", entropies, ndim=1, min_value=0)
+    check.same_length(("temperatures", temperatures.size), ("entropies", entropies.size))
+    check.number("max_entropy", max_entropy, min_value=0, optional=True)
+    check.number("current", current, min_value=0, optional=True)
+    check.axes("ax", ax)
     fig, ax = _axes(ax, (5.6, 3.2))
-    ax.plot(list(temperatures), _np(entropies), color="C0")
+    ax.plot(temperatures, entropies, color="C0")
     if max_entropy is not None:
         ax.axhline(max_entropy, color="0.5", ls=":", label=f"uniform: log V = {max_entropy:.2f}")
     if current is not None:
@@ -296,6 +328,11 @@ def plot_decoding_measures(repeated: Mapping[str, float], new_ngrams: Mapping[st
     """Two bar panels, one row per decoding rule: the fraction of repeated 3-grams of its text and
     the share of 3-grams never seen in the training text. Greedy rules in red, the ``reference``
     (human text) in grey, sampling rules in blue."""
+    check.mapping("repeated", repeated, what="{rule: fraction of repeated 3-grams}")
+    check.mapping("new_ngrams", new_ngrams, what="{rule: share of new 3-grams}")
+    for name, values in (("repeated", repeated), ("new_ngrams", new_ngrams)):
+        check.array(name, list(values.values()), min_value=0, max_value=1)
+    check.whole("n_tokens", n_tokens, min_value=1, optional=True)
     names = list(repeated)
     if set(new_ngrams) != set(names):
         raise ValueError(f"repeated and new_ngrams must name the same rules; got {sorted(repeated)} "
@@ -322,7 +359,12 @@ def plot_lm_training(losses: Sequence[float], baselines: Mapping[str, float] | N
     ``baselines``: {label: perplexity}, drawn at log(perplexity), the same scale as the loss,
     e.g. {"Kneser-Ney 5-gram, held-out": 6.4}.
     """
-    losses = _np(losses)
+    losses = check.array("losses", losses, ndim=1)
+    smooth = check.whole("smooth", smooth, min_value=0)
+    if baselines is not None:
+        check.mapping("baselines", baselines, what="{label: perplexity}")
+        check.array("baselines", list(baselines.values()), positive=True)
+    check.axes("ax", ax)
     fig, ax = _axes(ax, (6.4, 3.4))
     steps = np.arange(1, losses.size + 1)
     ax.plot(steps, losses, color="C0", alpha=0.25, lw=1, label="training loss (each step)")
@@ -350,8 +392,16 @@ def plot_bigram_counts(counts: Mapping[tuple, float], rows: Sequence | None = No
     ``counts``: {(previous, next): count}, e.g. a ``collections.Counter`` of neighbouring pairs.
     ``rows`` / ``cols`` fix the order of the tokens (default: in order of first appearance).
     """
-    if not counts:
-        raise ValueError("counts is empty; give {(previous, next): count} for at least one pair")
+    check.mapping("counts", counts, what="{(previous, next): count}")
+    bad = next((key for key in counts if not (isinstance(key, tuple) and len(key) == 2)), None)
+    if bad is not None:
+        raise ValueError(f"counts has the key {bad!r}; every key must be a pair (previous, next)")
+    check.array("counts", list(counts.values()), min_value=0)
+    if rows is not None:
+        check.labels("rows", rows, what="row")
+    if cols is not None:
+        check.labels("cols", cols, what="column")
+    check.axes("ax", ax)
     rows = list(rows) if rows is not None else list(dict.fromkeys(prev for prev, _ in counts))
     cols = list(cols) if cols is not None else list(dict.fromkeys(nxt for _, nxt in counts))
     table = np.array([[float(counts.get((r, c), 0)) for c in cols] for r in rows])     # (rows, cols)
@@ -379,11 +429,13 @@ def plot_chain_rule(tokens: Sequence, factors: Sequence[float], title: str | Non
     ``tokens``: the predicted tokens in order (e.g. the words and ``</s>``); ``factors``: their
     conditional probabilities, computed by the caller.
     """
-    tokens, factors = [token_text(t) for t in tokens], _np(factors)
+    tokens = [token_text(t) for t in check.labels("tokens", tokens, what="token")]
+    if not tokens:
+        raise ValueError("tokens is empty; give the predicted tokens and one factor (probability) for each")
+    factors = check.probabilities("factors", factors)
     if len(tokens) != factors.size or not tokens:
         raise ValueError(f"got {len(tokens)} tokens and {factors.size} factors; give one factor per token")
-    if ((factors < 0) | (factors > 1)).any():
-        raise ValueError("factors must be probabilities between 0 and 1")
+    check.axes("ax", ax)
     fig, ax = _axes(ax, (0.9 * len(tokens) + 2.5, 3.4))
     x = np.arange(len(tokens))
     ax.bar(x, factors, color="C0", alpha=0.7, label="P(token | before)")
@@ -406,11 +458,10 @@ def plot_chain_rule(tokens: Sequence, factors: Sequence[float], title: str | Non
 def plot_perplexity_bars(perplexities: Mapping[str, float], title: str | None = None, ax=None) -> Figure:
     """Held-out perplexities of several models as horizontal bars on a linear axis that starts near
     the smallest, so a gap of a few percent is visible; each bar carries its value."""
-    if not perplexities:
-        raise ValueError("perplexities is empty; give {model label: perplexity}")
-    labels, values = list(perplexities), _np(list(perplexities.values()))
-    if not np.isfinite(values).all():
-        raise ValueError("every perplexity must be finite to be drawn as a bar")
+    check.mapping("perplexities", perplexities, what="{model label: perplexity}")
+    labels = list(perplexities)
+    values = check.array("perplexities", list(perplexities.values()), positive=True)  # finite: each is a bar
+    check.axes("ax", ax)
     fig, ax = _axes(ax, (8.0, 0.55 * len(labels) + 1.4))
     y = np.arange(len(labels))[::-1]
     ax.barh(y, values, color=[f"C{i}" for i in range(len(labels))], alpha=0.8)

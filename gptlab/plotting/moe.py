@@ -8,6 +8,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 
+from . import _inputs as check
 from ._base import new_figure
 from ._live import mark_dynamic
 
@@ -38,9 +39,11 @@ def plot_expert_utilisation(tokens_per_expert, ax=None, capacity: int | None = N
     ``capacity``: draw the capacity limit too (``moe.last_routing.capacity``). Draws into ``ax``
     when given, and returns its figure.
     """
-    counts = _as_numpy(tokens_per_expert).astype(float)
+    counts = check.array("tokens_per_expert", tokens_per_expert, min_size=0, min_value=0)
     if counts.ndim != 1 or counts.size == 0:
         raise ValueError(f"tokens_per_expert must be a 1-D list of counts, one per expert, got shape {counts.shape}")
+    check.number("capacity", capacity, min_value=0, optional=True)
+    check.axes("ax", ax)
     if ax is None:
         fig, ax = new_figure(figsize=(5.0, 3.0))
     else:
@@ -64,14 +67,11 @@ def plot_routing(tokens: list[str], experts, gates, n_experts: int | None = None
     ``experts``, ``gates``: (T, top_k), e.g. ``routing.experts[:T]`` for the first sequence. A
     paler tile means a less confident first choice (its gate is smaller).
     """
-    experts = _as_numpy(experts)
-    gates = _as_numpy(gates).astype(float)
-    if experts.ndim == 1:
-        experts, gates = experts[:, None], gates[:, None]  # top_k = 1 given as (T,)
-    if experts.shape != gates.shape or experts.ndim != 2:
-        raise ValueError(f"experts and gates must both have shape (T, top_k), got {experts.shape} and {gates.shape}")
+    experts, gates = _routing(experts, gates, n_experts)
+    tokens = check.labels("tokens", tokens, what="token")
     if len(tokens) != experts.shape[0]:
         raise ValueError(f"got {len(tokens)} tokens but routing for {experts.shape[0]}; pass one row per token")
+    check.whole("per_row", per_row, min_value=1)
     n_experts = int(experts.max()) + 1 if n_experts is None else n_experts
     colors = expert_colors(n_experts)
     n_rows = max(1, math.ceil(len(tokens) / per_row))
@@ -92,6 +92,24 @@ def plot_routing(tokens: list[str], experts, gates, n_experts: int | None = None
     ax.legend(handles=[Patch(color=colors[e], label=f"E{e}") for e in range(n_experts)], loc="upper left",
               bbox_to_anchor=(1.0, 1.0), fontsize="small", title="1st choice")
     return fig
+
+
+def _routing(experts, gates, n_experts: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Checked (T, top_k) expert ids (whole numbers, 0..n_experts-1) and gates (0 to 1)."""
+    ids = check.array("experts", experts, ndim=(1, 2), min_size=0)
+    gates = check.probabilities("gates", gates, ndim=(1, 2))
+    if ids.ndim == 1:
+        ids, gates = ids[:, None], gates[:, None] if gates.ndim == 1 else gates  # top_k = 1 given as (T,)
+    if ids.shape != gates.shape or ids.ndim != 2:
+        raise ValueError(f"experts and gates must both have shape (T, top_k), got {ids.shape} and {gates.shape}")
+    if ids.size == 0:
+        raise ValueError("experts is empty; give the routing of at least one token")
+    if (ids != np.round(ids)).any() or (ids < 0).any():
+        raise ValueError("experts must hold expert ids, whole numbers from 0 (e.g. routing.experts)")
+    n = check.whole("n_experts", n_experts, min_value=1, optional=True)
+    if n is not None and ids.max() >= n:
+        raise ValueError(f"experts holds the id {int(ids.max())} but n_experts={n}: ids run from 0 to {n - 1}")
+    return ids.astype(int), gates
 
 
 def _count_limit(largest: float) -> float:
@@ -115,14 +133,15 @@ def plot_router_state(tokens: list[str], experts, gates, tokens_per_expert, n_ex
     count axis stay the same it is updated in place and marked for fast redraws: the frame, the
     expert legend and the axes are kept; the tiles, bars and labels are drawn again.
     """
-    experts = _as_numpy(experts)
-    gates = _as_numpy(gates).astype(float)
-    if experts.ndim == 1:
-        experts, gates = experts[:, None], gates[:, None]
+    experts, gates = _routing(experts, gates, n_experts)
+    tokens = check.labels("tokens", tokens, what="token")
+    check.whole("per_row", per_row, min_value=1)
+    check.whole("capacity", capacity, min_value=0, optional=True)
+    check.figure("fig", fig)
     if experts.shape != gates.shape or experts.ndim != 2 or len(tokens) != experts.shape[0]:
         raise ValueError(f"experts and gates must both have shape (T, top_k) with T = len(tokens) = {len(tokens)}, "
                          f"got {experts.shape} and {gates.shape}")
-    counts = _as_numpy(tokens_per_expert).astype(float)
+    counts = check.array("tokens_per_expert", tokens_per_expert, min_size=0, min_value=0)
     if counts.shape != (n_experts,):
         raise ValueError(f"tokens_per_expert must hold one count per expert ({n_experts}), got shape {counts.shape}")
     T, top_k = experts.shape

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
+from . import _inputs as check
 from ._base import new_figure
 from ._live import mark_dynamic
 from .training import _smooth
@@ -14,10 +15,13 @@ __all__ = ["plot_position_codes", "plot_similarity_vs_offset", "plot_position_st
            "plot_position_accuracy"]
 
 
-def _np(values) -> np.ndarray:
-    if hasattr(values, "detach"):
-        values = values.detach().cpu().numpy()
-    return np.asarray(values, dtype=float)
+def _np(values, name: str = "values") -> np.ndarray:
+    """Finite numbers as a float array (NaN and inf refused, naming ``name``)."""
+    return check.array(name, values, min_size=0)
+
+
+def _position(position, T: int, name: str = "position") -> int:
+    return check.whole(name, position, min_value=0, max_value=T - 1)
 
 
 def plot_position_codes(codes, ax=None, title: str = "position codes", position: int | None = None,
@@ -26,9 +30,12 @@ def plot_position_codes(codes, ax=None, title: str = "position codes", position:
 
     ``position``: mark that row with a line (the position the similarity plot compares against).
     """
-    codes = _np(codes)
-    if codes.ndim != 2:
+    codes = _np(codes, "codes")
+    if codes.ndim != 2 or 0 in codes.shape:
         raise ValueError(f"codes must be a (T, d) matrix, got shape {codes.shape}")
+    if position is not None:
+        _position(position, codes.shape[0])
+    check.axes("ax", ax)
     if ax is None:
         fig, ax = new_figure(figsize=(5.0, 3.6))
     else:
@@ -52,12 +59,15 @@ def plot_similarity_vs_offset(similarity, position: int, ax=None, references: Se
 
     If similarity depends only on the offset, every curve lies on the bold one.
     """
-    sim = _np(similarity)
-    if sim.ndim != 2 or sim.shape[0] != sim.shape[1]:
+    sim = _np(similarity, "similarity")
+    if sim.ndim != 2 or sim.shape[0] != sim.shape[1] or sim.size == 0:
         raise ValueError(f"similarity must be a square (T, T) matrix, got shape {sim.shape}")
     T = sim.shape[0]
-    if not 0 <= position < T:
-        raise ValueError(f"position={position} must be in 0..{T - 1}")
+    _position(position, T)
+    if references is not None:
+        for i, p in enumerate(check.labels("references", references, what="position")):
+            _position(p, T, f"references[{i}]")
+    check.axes("ax", ax)
     if ax is None:
         fig, ax = new_figure(figsize=(5.0, 3.4))
     else:
@@ -87,14 +97,14 @@ def plot_position_state(codes, similarity, position: int, code_title: str, sim_t
     the frames and the similarity axes stay, the codes, curves, titles and the code matrix's
     dimension axis are redrawn. Another number of positions or another ``ylabel`` draws afresh.
     """
-    codes_np, sim = _np(codes), _np(similarity)
-    if codes_np.ndim != 2:
+    codes_np, sim = _np(codes, "codes"), _np(similarity, "similarity")
+    if codes_np.ndim != 2 or 0 in codes_np.shape:
         raise ValueError(f"codes must be a (T, d) matrix, got shape {codes_np.shape}")
     T, d = codes_np.shape
     if sim.shape != (T, T):
         raise ValueError(f"similarity must be ({T}, {T}), one row per position of codes; got {sim.shape}")
-    if not 0 <= position < T:
-        raise ValueError(f"position={position} must be in 0..{T - 1}")
+    _position(position, T)
+    check.figure("fig", fig)
     references = sorted({0, T // 4, T // 2, 3 * T // 4, T - 1})  # p itself too: the faint set never changes
     key = ("position-state", T, ylabel)
     parts = fig.__dict__.get("_gptlab_position_state") if fig is not None else None
@@ -144,7 +154,10 @@ def plot_position_state(codes, similarity, position: int, code_title: str, sim_t
 
 def plot_score_matrix(scores, ax=None, title: str = "score of q at position m with k at position n") -> Figure:
     """Heatmap of a (T, T) matrix of scores S[m, n]; stripes along the diagonals mean S depends on m − n only."""
-    scores = _np(scores)
+    scores = _np(scores, "scores")
+    if scores.ndim != 2 or 0 in scores.shape:
+        raise ValueError(f"scores must be a (T, T) matrix S[m, n], got shape {scores.shape}")
+    check.axes("ax", ax)
     if ax is None:
         fig, ax = new_figure(figsize=(4.4, 3.6))
     else:
@@ -165,8 +178,12 @@ def plot_position_accuracy(accuracies: Mapping[str, Sequence[float]], chance: fl
     ``accuracies``: {run name: per-step accuracies}; ``chance``: a dashed line at the accuracy of
     guessing.
     """
-    if not accuracies:
-        raise ValueError("accuracies must map at least one run name to its per-step accuracies")
+    check.mapping("accuracies", accuracies, what="{run name: per-step accuracies}")
+    for name, values in accuracies.items():
+        check.array(f"accuracies[{name!r}]", values, ndim=1, min_value=0, max_value=1)
+    check.number("chance", chance, min_value=0, max_value=1, optional=True)
+    check.number("smooth", smooth, min_value=0, max_value=1, max_inclusive=False)
+    check.axes("ax", ax)
     if ax is None:
         fig, ax = new_figure(figsize=(6.0, 3.6))
     else:

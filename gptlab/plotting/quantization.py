@@ -4,15 +4,15 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
+from . import _inputs as check
 from ._base import new_figure
 
 GB = 1e9
 
 
-def _as_numpy(values) -> np.ndarray:
-    if hasattr(values, "detach"):
-        values = values.detach().float().cpu().numpy()
-    return np.asarray(values, dtype=float)
+def _as_numpy(values, name: str = "values", **limits) -> np.ndarray:
+    """Finite numbers as a float array (NaN and inf refused, naming ``name``)."""
+    return check.array(name, values, **{"min_size": 0, **limits})
 
 
 def plot_bits_vs_loss(curves: dict, baseline: float | None = None, title: str = "Validation loss against bits",
@@ -23,6 +23,12 @@ def plot_bits_vs_loss(curves: dict, baseline: float | None = None, title: str = 
     """
     if not isinstance(curves, dict) or not curves:
         raise ValueError("curves must be a non-empty dict {method: {bits: loss}}")
+    for name, points in curves.items():
+        check.mapping(f"curves[{name!r}]", points, what="{bits: loss}")
+        _as_numpy(list(points), f"curves[{name!r}] (the bits)", positive=True)
+        _as_numpy(list(points.values()), f"curves[{name!r}] (the losses)")
+    check.number("baseline", baseline, optional=True)
+    check.axes("ax", ax)
     if ax is None:
         fig, ax = new_figure(figsize=(5.6, 3.4))
     else:
@@ -48,9 +54,11 @@ def plot_column_scales(weight, top: int = 5, title: str = "Largest |weight| in e
 
     ``weight``: (out_features, in_features), as in ``nn.Linear``. The ``top`` tallest are drawn in red.
     """
-    w = _as_numpy(weight)
-    if w.ndim != 2:
+    w = _as_numpy(weight, "weight")
+    if w.ndim != 2 or 0 in w.shape:
         raise ValueError(f"weight must be a 2-D (out_features, in_features) matrix, got shape {w.shape}")
+    check.whole("top", top, min_value=0)
+    check.axes("ax", ax)
     if ax is None:
         fig, ax = new_figure(figsize=(6.4, 3.0))
     else:
@@ -70,8 +78,10 @@ def plot_column_scales(weight, top: int = 5, title: str = "Largest |weight| in e
 def plot_memory_fit(n_params=(1e9, 7e9, 70e9), bits=(32, 16, 8, 4), memory_gb=(8, 16, 32),
                     title: str = "Weights only: parameters x bits / 8") -> Figure:
     """Grouped bars of weight memory (GB, log scale) per model size and precision, with laptop memory sizes."""
+    n_params = _as_numpy(n_params, "n_params", ndim=1, min_size=1, positive=True).tolist()  # a log axis
+    bits = _as_numpy(bits, "bits", ndim=1, min_size=1, positive=True).tolist()
+    memory_gb = _as_numpy(memory_gb, "memory_gb", ndim=1, positive=True).tolist()
     fig, ax = new_figure(figsize=(6.4, 3.4))
-    n_params, bits = list(n_params), list(bits)
     width = 0.8 / len(bits)
     for j, b in enumerate(bits):
         sizes = [p * b / 8 / GB for p in n_params]
@@ -91,6 +101,19 @@ def plot_memory_fit(n_params=(1e9, 7e9, 70e9), bits=(32, 16, 8, 4), memory_gb=(8
 def plot_gpus_needed(by_limit: dict, binding: str, memory: dict | None = None, title: str = "",
                      fig: Figure | None = None) -> Figure:
     """Left: GPUs each limit asks for (the binding one in red). Right: memory split, weights vs KV cache (GB)."""
+    check.mapping("by_limit", by_limit, what="{limit: GPUs needed}, e.g. gpus_needed(...)['by_limit']")
+    _as_numpy(list(by_limit.values()), "by_limit", min_value=0)
+    if binding not in by_limit:
+        raise ValueError(f"binding={binding!r} is not one of the limits: {', '.join(map(repr, by_limit))}")
+    if memory is not None:
+        check.mapping("memory", memory, what="{'weights': bytes, 'kv_cache': bytes}")
+        missing = [k for k in ("weights", "kv_cache") if k not in memory]
+        if missing:
+            raise ValueError(f"memory lacks {', '.join(map(repr, missing))}; pass gpus_needed(...)['memory']")
+        _as_numpy([memory["weights"], memory["kv_cache"]], "memory", min_value=0)
+    check.figure("fig", fig)
+    if fig is not None and len(fig.axes) != 2:
+        raise ValueError(f"fig has {len(fig.axes)} axes; pass a figure plot_gpus_needed drew before (or None)")
     if fig is None:
         fig, _ = new_figure(1, 2, figsize=(6.4, 2.6))
     else:
@@ -118,8 +141,12 @@ def plot_batching(batches, tokens_per_s, step_ms, measured_tokens_per_s=None, me
 
     The ``measured_*`` series (same batches) are drawn as dots beside the roofline's lines.
     """
+    b = _as_numpy(batches, "batches", ndim=1, min_size=1, positive=True).tolist()  # log axes
+    for name, values in (("tokens_per_s", tokens_per_s), ("step_ms", step_ms),
+                         ("measured_tokens_per_s", measured_tokens_per_s), ("measured_step_ms", measured_step_ms)):
+        if values is not None or name in ("tokens_per_s", "step_ms"):
+            check.same_length(("batches", len(b)), (name, _as_numpy(values, name, ndim=1, positive=True).size))
     fig, (ax_t, ax_l) = new_figure(1, 2, figsize=(7.2, 3.0))
-    b = list(batches)
     ax_t.plot(b, list(tokens_per_s), marker="o", label="roofline")
     ax_l.plot(b, list(step_ms), marker="o", label="roofline")
     if measured_tokens_per_s is not None:

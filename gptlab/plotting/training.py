@@ -3,10 +3,14 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from matplotlib.figure import Figure
 
 from ..train import History, TrainConfig, get_lr
+from . import _inputs as check
 from ._base import new_figure
+
+MAX_SCHEDULE_POINTS = 2001  # a schedule over a billion steps is drawn from this many, not a billion
 
 
 def _smooth(values: list[float], weight: float = 0.9) -> list[float]:
@@ -27,6 +31,19 @@ def plot_history(history: History | dict, ax=None, log_x: bool = False) -> Figur
     """
     if isinstance(history, dict):
         history = History.from_dict(history)
+    if not isinstance(history, History):
+        raise check.ArgumentTypeError(f"history must be trainer.history (a History) or its to_dict(), "
+                                      f"got {type(history).__name__}")
+    # a NaN or inf loss (a step that diverged) is allowed: it leaves a gap, as it did in training
+    steps = check.array("history.steps", history.steps, ndim=1, min_size=0)
+    train = check.array("history.train_loss", history.train_loss, ndim=1, min_size=0, allow_nan=True, allow_inf=True)
+    check.same_length(("history.steps", steps.size), ("history.train_loss", train.size))
+    evals = check.array("history.eval_steps", history.eval_steps, ndim=1, min_size=0)
+    val = check.array("history.val_loss", history.val_loss, ndim=1, min_size=0, allow_nan=True, allow_inf=True)
+    check.same_length(("history.eval_steps", evals.size), ("history.val_loss", val.size))
+    if not isinstance(log_x, (bool, np.bool_)):
+        raise check.ArgumentTypeError(f"log_x={log_x!r} must be True or False")
+    check.axes("ax", ax)
     if ax is None:
         fig, ax = new_figure()
     else:
@@ -53,12 +70,20 @@ def plot_history(history: History | dict, ax=None, log_x: bool = False) -> Figur
 
 
 def plot_lr_schedule(config: TrainConfig, ax=None) -> Figure:
-    """The learning rate ``get_lr`` gives at every step of ``config``: warm-up, then decay."""
+    """The learning rate ``get_lr`` gives at every step of ``config``: warm-up, then decay
+    (at most ``MAX_SCHEDULE_POINTS`` steps, evenly spread, the end of warm-up among them)."""
+    if not isinstance(config, TrainConfig):
+        raise check.ArgumentTypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    check.axes("ax", ax)
     if ax is None:
         fig, ax = new_figure(figsize=(6.4, 3.0))
     else:
         fig = ax.figure
-    steps = list(range(config.max_steps + 1))
+    if config.max_steps + 1 <= MAX_SCHEDULE_POINTS:
+        steps = list(range(config.max_steps + 1))
+    else:
+        spread = np.linspace(0, config.max_steps, MAX_SCHEDULE_POINTS).round().astype(int).tolist()
+        steps = sorted({*spread, *([config.warmup_steps] if 0 < config.warmup_steps <= config.max_steps else [])})
     ax.plot(steps, [get_lr(s, config) for s in steps], color="C2", lw=2)
     if config.warmup_steps:
         ax.axvline(config.warmup_steps, color="gray", ls=":", lw=1)

@@ -86,6 +86,17 @@ def problem(name: str, control: widgets.ValueWidget, value) -> _Problem | None:
             shown = ", ".join(_shown(c) for c in choices[:12]) + (", ..." if len(choices) > 12 else "")
             return _Problem(f"{given} is not one of the {kind}'s choices: {shown}")
         return None
+    if isinstance(control, widgets.IntText):  # unbounded: the explorer's render checks the range
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, Integral):
+            return _type_problem(f"{given} must be a whole number (the box takes whole numbers), "
+                                 f"got {type(value).__name__}")
+        return None
+    if isinstance(control, widgets.FloatText):
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, Real):
+            return _type_problem(f"{given} must be a number, got {type(value).__name__}")
+        if not math.isfinite(float(value)):
+            return _Problem(f"{given} is not a finite number")
+        return None
     if isinstance(control, (widgets.Checkbox, widgets.ToggleButton)):
         if not isinstance(value, (bool, np.bool_)):
             return _type_problem(f"{given} must be True or False (a checkbox), got {type(value).__name__}")
@@ -115,8 +126,9 @@ def initial(controls: dict, **values) -> None:
         control = controls[name]
         if isinstance(control, (widgets.Checkbox, widgets.ToggleButton)):
             value = bool(value)
-        elif isinstance(control, (widgets.IntSlider, widgets.BoundedIntText)):
+        elif isinstance(control, (widgets.IntSlider, widgets.BoundedIntText, widgets.IntText)):
             value = int(value)
-        elif isinstance(control, (widgets.FloatSlider, widgets.FloatLogSlider, widgets.BoundedFloatText)):
+        elif isinstance(control, (widgets.FloatSlider, widgets.FloatLogSlider, widgets.BoundedFloatText,
+                                  widgets.FloatText)):
             value = float(value)
         control.value = value

@@ -7,6 +7,7 @@ from matplotlib.figure import Figure
 from ..plotting.quantization import plot_gpus_needed
 from ..serving import DTYPES, GPUS, MODELS, gpus_needed, model_shape
 from ._base import Explorer
+from ._validate import initial
 
 
 class ServingExplorer(Explorer):
@@ -22,14 +23,18 @@ class ServingExplorer(Explorer):
         self.models = {**MODELS, **{name: model_shape(m) for name, m in (models or {}).items()}}
         self._figure = None
         controls = {
-            "model": widgets.Dropdown(options=list(self.models), value=model, description="model"),
-            "dtype": widgets.Dropdown(options=list(DTYPES), value=dtype, description="precision"),
-            "gpu": widgets.Dropdown(options=list(GPUS), value=gpu, description="GPU"),
-            "context": widgets.IntText(value=context, description="context"),
-            "users": widgets.IntText(value=users, description="users"),
-            "tokens_per_s": widgets.FloatText(value=tokens_per_s, description="tokens/s each"),
+            "model": widgets.Dropdown(options=list(self.models), description="model"),
+            "dtype": widgets.Dropdown(options=list(DTYPES), description="precision"),
+            "gpu": widgets.Dropdown(options=list(GPUS), description="GPU"),
+            "context": widgets.IntText(description="context"),
+            "users": widgets.IntText(description="users"),
+            "tokens_per_s": widgets.FloatText(description="tokens/s each"),
         }
+        # an unknown choice or a wrong type raises here, naming it; a number out of range is shown by render
+        initial(controls, model=model, dtype=dtype, gpu=gpu, context=context, users=users, tokens_per_s=tokens_per_s)
         super().__init__(controls, columns=3)
+        if self.error is not None:  # the boxes take any number; an impossible start raises here, not later
+            raise ValueError(self.error)
 
     def render(self, model, dtype, gpu, context, users, tokens_per_s) -> tuple[Figure, str]:
         result = gpus_needed(self.models[model], dtype, users, context, tokens_per_s, gpu)
