@@ -671,6 +671,7 @@ class PPOConfig:
     lr: float = 3e-4  # AdamW learning rate (policy and value head together)
     vf_coef: float = 0.5  # weight of the value loss
     temperature: float = 1.0  # sampling temperature of the rollouts
+    whiten_scores: bool = True  # scores to mean 0, std 1 per rollout: beta then means the same for any reward model
     seed: int = 0
     progress: bool = True  # tqdm bar with the live reward and KL
 
@@ -755,7 +756,9 @@ class PPOTrainer:
         h = hidden_states(self.policy, idx[:, :-1])  # (B, T-1, C)
         logp = F.log_softmax(self.policy.lm_head(h).float(), dim=-1)
         logp = logp.gather(-1, idx[:, 1:].unsqueeze(-1)).squeeze(-1)  # (B, T-1)
-        values = self.value_head(h).squeeze(-1).float()  # (B, T-1)
+        # the value head reads the policy's features but does not train them: on a model this small the
+        # value loss would otherwise reshape the body and wreck the language model
+        values = self.value_head(h.detach()).squeeze(-1).float()  # (B, T-1)
         return logp, values
 
     @torch.no_grad()
@@ -771,7 +774,8 @@ class PPOTrainer:
         logp_old, values = self._policy_outputs(idx)
         logp_ref = token_logprobs(self.reference, idx)
         scores = self.reward_model(idx, lengths).float()
-        rewards = kl_penalised_rewards(scores, logp_old, logp_ref, cfg.beta, mask=act_mask)
+        used = (scores - scores.mean()) / (scores.std() + 1e-8) if cfg.whiten_scores and len(scores) > 1 else scores
+        rewards = kl_penalised_rewards(used, logp_old, logp_ref, cfg.beta, mask=act_mask)
         m = act_mask.float()
         advantages, returns = gae(rewards * m, values * m, cfg.gamma, cfg.lam)
         mean = _masked_mean(advantages, m)
