@@ -41,7 +41,7 @@ __all__ = [
     "web_text", "sft_loss", "token_logprobs", "sequence_logprobs", "hidden_states", "RewardModel",
     "bradley_terry_loss", "ppo_policy_loss", "gae", "kl_penalised_rewards", "dpo_loss", "pack",
     "generate_responses", "make_preference_pairs", "train_sft", "train_reward_model", "train_dpo",
-    "reward_accuracy", "PPOConfig", "PPOTrainer", "evaluate_policy",
+    "pair_rewards", "reward_accuracy", "PPOConfig", "PPOHistory", "PPOTrainer", "evaluate_policy",
 ]
 
 # ----------------------------------------------------------------------------------------------
@@ -575,13 +575,19 @@ def _pair_tensors(tokenizer, pairs, block_size, device):
 
 
 @torch.no_grad()
-def reward_accuracy(reward_model: RewardModel, tokenizer, pairs) -> float:
-    """Share of pairs whose chosen answer the reward model scores above the rejected one."""
+def pair_rewards(reward_model: RewardModel, tokenizer, pairs) -> tuple[torch.Tensor, torch.Tensor]:
+    """The reward model's scores of each pair's chosen and rejected answers -> two (N,) tensors."""
     pairs = _check_pairs(pairs)
     device = next(reward_model.parameters()).device
     (ci, _, cl), (ri, _, rl) = _pair_tensors(tokenizer, pairs, reward_model.config.block_size, device)
     reward_model.eval()
-    return float((reward_model(ci, cl) > reward_model(ri, rl)).float().mean())
+    return reward_model(ci, cl), reward_model(ri, rl)
+
+
+def reward_accuracy(reward_model: RewardModel, tokenizer, pairs) -> float:
+    """Share of pairs whose chosen answer the reward model scores above the rejected one."""
+    chosen, rejected = pair_rewards(reward_model, tokenizer, pairs)
+    return float((chosen > rejected).float().mean())
 
 
 def train_reward_model(reward_model: RewardModel, tokenizer, pairs, steps: int = 200, batch_size: int = 32,
