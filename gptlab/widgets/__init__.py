@@ -18,6 +18,7 @@ _WHERE = {
     "ScalingExplorer": "dot_product_scaling",
     "PositionExplorer": "position",
     "RouterExplorer": "router",
+    "AlignmentExplorer": "alignment",
     "ServingExplorer": "serving",
 }
 
