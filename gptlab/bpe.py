@@ -245,6 +245,21 @@ class BPETokenizer:
             out.append(piece)
         return b"".join(out)
 
+    def truncate(self, vocab_size: int) -> BPETokenizer:
+        """A copy that keeps only the first ``vocab_size - 256`` merges.
+
+        Training is greedy, one merge at a time, so this is exactly the tokenizer that training to
+        ``vocab_size`` would have made: one long run gives every smaller vocabulary for free.
+        """
+        vocab_size = check_int("vocab_size", vocab_size, min_value=256, max_value=256 + len(self.merges))
+        small = BPETokenizer(vocab_size, self.pattern)
+        for pair, new_id in self.merges.items():
+            if new_id >= vocab_size:
+                break
+            small.merges[pair] = new_id
+            small.vocab[new_id] = self.vocab[new_id]
+        return small
+
     def tokens(self, text: str) -> list[bytes]:
         """The bytes of each token of ``text``, for showing where the cuts fall."""
         return [self.vocab[i] for i in self.encode(text)]

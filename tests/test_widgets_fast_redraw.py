@@ -29,6 +29,7 @@ from gptlab.widgets import (
     RouterExplorer,
     SamplingExplorer,
     ScalingExplorer,
+    TokenizerExplorer,
 )
 
 # antialiased edges where a redrawn artist meets a kept one (a bar's corner on the frame) may
@@ -150,7 +151,19 @@ def _lookup():
         {"text": "A:1 B:2 C:3 A?"}, {"text": "C:0 C?"}, {"text": "A:3 B:3 C:3 A:0 B:1 C?"}, {"text": "A:1 B:2 C:3 B?"}]
 
 
-EXPLORERS = {"blend": _blend, "lookup": _lookup,
+def _tokens():
+    from gptlab.bpe import BPETokenizer
+
+    from gptlab import data
+
+    english = data.load_text("shakespeare")[:20_000]
+    tokenizers = {"both": BPETokenizer(330, "gpt2").train(english + data.load_text("chinese")[:8_000]),
+                  "English": BPETokenizer(330, "gpt2").train(english)}
+    return TokenizerExplorer(tokenizers, "the cat sat", vocab_size=256), [
+        {"vocab_size": 300}, {"trained_on": "English"}, {"text": "产品质量很好"}, {"vocab_size": 256}]
+
+
+EXPLORERS = {"blend": _blend, "lookup": _lookup, "tokens": _tokens,
              "ngram": _ngram, "sampling": _sampling, "sampling_continuation": _sampling_continuation,
              "scaling": _scaling, "position": _position,
              "router": _router}
@@ -171,7 +184,8 @@ def test_fast_redraw_equals_a_full_redraw_after_every_move(name):
 
 @pytest.mark.parametrize("name, move", [("blend", {"query": 2}), ("ngram", {"k": 0.5}),
                                         ("scaling", {"d": 8}), ("scaling", {"T": 5}),
-                                        ("position", {"position": 9}), ("position", {"kind": "rope"})])
+                                        ("position", {"position": 9}), ("position", {"kind": "rope"}),
+                                        ("tokens", {"vocab_size": 300})])
 def test_a_first_move_draws_only_what_changed(name, move, monkeypatch):
     explorer, _ = EXPLORERS[name]()
     counter = DrawCounter(monkeypatch)

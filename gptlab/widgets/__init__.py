@@ -20,6 +20,7 @@ _WHERE = {
     "RouterExplorer": "router",
     "AlignmentExplorer": "alignment",
     "ServingExplorer": "serving",
+    "TokenizerExplorer": "tokens",
 }
 
 __all__ = ["Explorer", *_WHERE]
