@@ -152,9 +152,8 @@ def _lookup():
 
 
 def _tokens():
-    from gptlab.bpe import BPETokenizer
-
     from gptlab import data
+    from gptlab.bpe import BPETokenizer
 
     english = data.load_text("shakespeare")[:20_000]
     tokenizers = {"both": BPETokenizer(330, "gpt2").train(english + data.load_text("chinese")[:8_000]),

@@ -66,7 +66,7 @@ def plot_tokens_per_char(curves: Mapping[str, tuple[Sequence[int], Sequence[floa
     ax.set_ylabel(ylabel)
     ax.set_ylim(0, top)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize="small", loc="lower left")  # at small vocabularies every text costs >= 1 token per character: empty there
+    ax.legend(fontsize="small", loc="lower left")  # empty there: a small vocabulary costs >= 1 token per character
     ax.set_title(title, y=1.0)  # placed, not measured: a changing title costs no new layout
     mark_dynamic(fig, [*ax.lines, ax.title, ax.get_legend()], key=top)
     return fig
