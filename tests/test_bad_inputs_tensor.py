@@ -421,3 +421,16 @@ def test_moe_top_k_above_n_experts_names_both():
                   lambda: GPTConfig(**SMALL, n_experts=3, top_k=4)):
         with pytest.raises(ValueError, match=r"top_k=4.*3"):
             build()
+
+
+def test_the_dtype_checks_leave_valid_precisions_alone():
+    # a float64 model takes float64 input; under autocast a bfloat16 input reaches float32 weights
+    blk = Bk.Block(8, 2).double()
+    assert blk(X64).dtype == torch.float64
+    mha = A.MultiHeadAttention(8, 2)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert mha(X.bfloat16()).shape == X.shape
+    # numpy's bool (what a widget toggle may hold) is a bool
+    np = pytest.importorskip("numpy")
+    out, _ = A.average_attention(X, causal=np.bool_(True))
+    assert torch.allclose(out[:, 0], X[:, 0])
