@@ -400,7 +400,8 @@ class MultiHeadAttention(nn.Module):
     """
 
     def __init__(self, d_model: int, n_head: int, n_kv_head: int | None = None, bias: bool = True,
-                 causal: bool = True, dropout: float = 0.0, rope: RotaryEmbedding | None = None):
+                 causal: bool = True, dropout: float = 0.0, rope: RotaryEmbedding | None = None,
+                 qkv_bias: bool | None = None):
         super().__init__()
         d_model = check_int("d_model", d_model, min_value=1)
         n_head = check_int("n_head", n_head, min_value=1)
@@ -424,12 +425,13 @@ class MultiHeadAttention(nn.Module):
                                  f"RotaryEmbedding({self.head_dim})")
         self.dropout = check_float("dropout", dropout, min_value=0.0, max_value=1.0, max_inclusive=False)
         bias = check_bool("bias", bias)
+        qkv_bias = bias if qkv_bias is None else check_bool("qkv_bias", qkv_bias)  # Qwen2: q/k/v only
         self.causal = check_bool("causal", causal)
         self.fused = True
         kv_dim = n_kv_head * self.head_dim
-        self.q_proj = nn.Linear(d_model, d_model, bias=bias)  # all query heads at once
-        self.k_proj = nn.Linear(d_model, kv_dim, bias=bias)  # n_kv_head key heads
-        self.v_proj = nn.Linear(d_model, kv_dim, bias=bias)  # n_kv_head value heads
+        self.q_proj = nn.Linear(d_model, d_model, bias=qkv_bias)  # all query heads at once
+        self.k_proj = nn.Linear(d_model, kv_dim, bias=qkv_bias)  # n_kv_head key heads
+        self.v_proj = nn.Linear(d_model, kv_dim, bias=qkv_bias)  # n_kv_head value heads
         self.out_proj = nn.Linear(d_model, d_model, bias=bias)  # mixes the heads' outputs
         self.attn_dropout = nn.Dropout(dropout)
         self.resid_dropout = nn.Dropout(dropout)

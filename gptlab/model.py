@@ -21,13 +21,13 @@ import torch.nn.functional as F
 from ._checks import ArgumentTypeError, check_choice, check_float, check_int, check_type, divisors
 from ._tensor_checks import check_bool
 from .attention import KVCache, MultiHeadAttention, record_attention
-from .block import MLP, Block
+from .block import MLP, NORM_TYPES, Block, SwiGLU, make_norm
 from .positional import LearnedPositionalEmbedding, RotaryEmbedding, SinusoidalPositionalEncoding
 from .sampling import make_generator, sample
 
 POSITIONS = ("learned", "sinusoidal", "rope", "none")
 NORMS = ("pre", "post")
-ACTIVATIONS = ("gelu", "gelu_tanh")
+ACTIVATIONS = ("gelu", "gelu_tanh", "swiglu")
 
 
 @dataclass
@@ -50,6 +50,34 @@ class GPTConfig:
     top_k: int = 2  # MoE only: experts each token visits
     aux_loss_weight: float = 0.01  # MoE only: loss = cross-entropy + aux_loss_weight * sum of load-balancing losses
     capacity_factor: float | None = None  # MoE only: cap on tokens per expert (None = no cap)
+    # the modern recipe (Llama, Qwen; lesson 15): norm_type="rmsnorm", activation="swiglu", pos="rope",
+    # n_kv_head < n_head, bias=False, tie_weights=False
+    norm_type: str = "layernorm"  # which normalization: "layernorm" (GPT-2) or "rmsnorm" (Llama); `norm` says where
+    norm_eps: float = 1e-5  # the epsilon inside every norm (nn.LayerNorm's default; Llama uses 1e-5 or 1e-6)
+    mlp_hidden: int | None = None  # MLP width; None = 4 * n_embd for GELU, round(8/3 * n_embd) for SwiGLU (same params)
+    rope_base: float = 10000.0  # RoPE's base θ (Llama-2: 1e4, Llama-3: 5e5, Qwen2.5: 1e6); pos="rope" only
+    qkv_bias: bool | None = None  # biases on q, k, v only; None = follow `bias` (Qwen2: True with bias=False)
+
+    @property
+    def head_dim(self) -> int:
+        """Dimensions per attention head, n_embd // n_head."""
+        return self.n_embd // self.n_head
+
+    @property
+    def mlp_width(self) -> int:
+        """The MLP's hidden width actually used (``mlp_hidden`` or its default)."""
+        if self.mlp_hidden is not None:
+            return self.mlp_hidden
+        return round(8 * self.n_embd / 3) if self.activation == "swiglu" else 4 * self.n_embd
+
+    def kv_cache_per_token(self, bytes_per_value: int = 2) -> int:
+        """Bytes the KV cache grows by per token: a key and a value of n_kv_head heads in every layer.
+
+        ``2 * n_layer * n_kv_head * head_dim * bytes_per_value`` (2 bytes: float16/bfloat16).
+        """
+        bytes_per_value = check_int("bytes_per_value", bytes_per_value, min_value=1)
+        n_kv = self.n_head if self.n_kv_head is None else self.n_kv_head
+        return 2 * self.n_layer * n_kv * self.head_dim * bytes_per_value
 
     def __post_init__(self):
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
@@ -71,6 +99,13 @@ class GPTConfig:
         check_choice("norm", self.norm, NORMS)
         check_choice("pos", self.pos, POSITIONS)
         check_choice("activation", self.activation, ACTIVATIONS)
+        check_choice("norm_type", self.norm_type, NORM_TYPES)
+        check_float("norm_eps", self.norm_eps, min_value=0.0)
+        if self.mlp_hidden is not None:
+            check_int("mlp_hidden", self.mlp_hidden, min_value=1)
+        check_float("rope_base", self.rope_base, min_value=1.0, min_inclusive=False)
+        if self.qkv_bias is not None and not isinstance(self.qkv_bias, bool):
+            raise ValueError(f"qkv_bias={self.qkv_bias!r} must be True, False or None (None = follow bias)")
         if self.pos == "sinusoidal" and self.n_embd % 2:
             raise ValueError(f"pos='sinusoidal' needs an even n_embd (one sin and one cos column per "
                              f"frequency), got n_embd={self.n_embd}")
@@ -84,9 +119,10 @@ class GPTConfig:
             check_float("aux_loss_weight", self.aux_loss_weight, min_value=0.0)
             if self.capacity_factor is not None:
                 check_float("capacity_factor", self.capacity_factor, min_value=0.0, min_inclusive=False)
-            if self.activation != "gelu":
+            if self.activation not in ("gelu", "swiglu"):
                 raise ValueError(f"activation={self.activation!r} applies to the dense MLP only; MoE experts "
-                                 f"use the exact GELU, so use activation='gelu' with n_experts > 0")
+                                 f"use the exact GELU or SwiGLU, so use activation='gelu' or 'swiglu' with "
+                                 f"n_experts > 0")
 
     @classmethod
     def preset(cls, name: str, **overrides) -> GPTConfig:
@@ -119,6 +155,12 @@ PRESETS: dict[str, dict] = {
     "gpt2-large": dict(n_layer=36, n_head=20, n_embd=1280, **_GPT2),  # 774M
     "gpt2-xl": dict(n_layer=48, n_head=25, n_embd=1600, **_GPT2),  # 1558M
 }
+# The modern recipe at lesson size (lesson 15): RMSNorm, SwiGLU at 8/3 width, RoPE, GQA, no biases, untied.
+_LLAMA = dict(norm_type="rmsnorm", norm_eps=1e-6, activation="swiglu", pos="rope", bias=False, tie_weights=False)
+PRESETS.update({
+    "llama-micro": dict(n_layer=4, n_head=4, n_kv_head=2, n_embd=128, **_LLAMA),  # gpt-micro's shape
+    "llama-mini": dict(n_layer=6, n_head=6, n_kv_head=2, n_embd=192, **_LLAMA),  # gpt-mini's shape
+})
 
 
 class GPT(nn.Module):
@@ -143,15 +185,18 @@ class GPT(nn.Module):
         else:
             self.pos = None  # RoPE acts inside attention; "none" leaves order to the causal mask
         # one RotaryEmbedding (no parameters, just cos/sin tables) shared by every block's attention
-        rope = RotaryEmbedding(c.n_embd // c.n_head, max_len=c.block_size) if c.pos == "rope" else None
+        rope = (RotaryEmbedding(c.head_dim, max_len=c.block_size, base=c.rope_base) if c.pos == "rope"
+                else None)
         self.drop = nn.Dropout(c.dropout)
         self.blocks = nn.ModuleList(
             Block(c.n_embd, c.n_head, n_kv_head=c.n_kv_head, dropout=c.dropout, bias=c.bias, norm=c.norm,
-                  rope=rope, mlp=self._make_mlp(c))
+                  rope=rope, mlp=self._make_mlp(c), norm_type=c.norm_type, norm_eps=c.norm_eps,
+                  qkv_bias=c.qkv_bias)
             for _ in range(c.n_layer))
-        # pre-LN leaves the residual stream un-normalized, so it needs one last LayerNorm; a post-LN
+        # pre-LN leaves the residual stream un-normalized, so it needs one last norm; a post-LN
         # block already ends with one
-        self.ln_f = nn.LayerNorm(c.n_embd, bias=c.bias) if c.norm == "pre" else nn.Identity()
+        self.ln_f = (make_norm(c.norm_type, c.n_embd, eps=c.norm_eps, bias=c.bias) if c.norm == "pre"
+                     else nn.Identity())
         self.lm_head = nn.Linear(c.n_embd, c.vocab_size, bias=False)  # vector -> one score per token
         if c.tie_weights:
             # one matrix for "token -> vector" and "vector -> token scores" (Press & Wolf 2017):
@@ -166,6 +211,8 @@ class GPT(nn.Module):
                 nn.init.normal_(module.out_proj.weight, mean=0.0, std=0.02 / math.sqrt(2 * c.n_layer))
             elif isinstance(module, MLP):
                 nn.init.normal_(module.proj.weight, mean=0.0, std=0.02 / math.sqrt(2 * c.n_layer))
+            elif isinstance(module, SwiGLU):
+                nn.init.normal_(module.down.weight, mean=0.0, std=0.02 / math.sqrt(2 * c.n_layer))
 
         self.aux_loss: torch.Tensor | None = None  # MoE: sum of the layers' load-balancing losses, last forward
         self.last_loss_parts: dict[str, torch.Tensor] | None = None  # {"lm", "aux", "total"}, last forward with targets
@@ -173,11 +220,17 @@ class GPT(nn.Module):
     @staticmethod
     def _make_mlp(c: GPTConfig) -> nn.Module:
         if c.n_experts == 0:
-            return MLP(c.n_embd, dropout=c.dropout, bias=c.bias, activation=c.activation)
+            if c.activation == "swiglu":
+                return SwiGLU(c.n_embd, c.mlp_width, bias=c.bias, dropout=c.dropout)
+            return MLP(c.n_embd, c.mlp_width, dropout=c.dropout, bias=c.bias, activation=c.activation)
         from .moe import MoE  # imported here so that a dense GPT does not need the MoE module
 
-        return MoE(c.n_embd, c.n_experts, top_k=c.top_k, capacity_factor=c.capacity_factor,
-                   dropout=c.dropout, bias=c.bias)
+        moe = MoE(c.n_embd, c.n_experts, top_k=c.top_k, d_hidden=c.mlp_width, capacity_factor=c.capacity_factor,
+                  dropout=c.dropout, bias=c.bias)
+        if c.activation == "swiglu":  # Mixtral's experts: each one a SwiGLU
+            moe.experts = nn.ModuleList(SwiGLU(c.n_embd, c.mlp_width, bias=c.bias, dropout=c.dropout)
+                                        for _ in range(c.n_experts))
+        return moe
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
@@ -398,20 +451,102 @@ class GPT(nn.Module):
         return 6 * N + 12 * c.n_layer * T * c.n_embd
 
     # ------------------------------------------------------------------------------------------
-    # OpenAI's GPT-2, through Hugging Face transformers
+    # GPT-2, Llama and Qwen2, through Hugging Face transformers
 
     @classmethod
     def from_huggingface(cls, hf_model) -> GPT:
-        """A gptlab GPT with the weights of a ``transformers.GPT2LMHeadModel`` (same logits).
+        """A gptlab GPT with the weights of a Hugging Face causal LM (same logits).
 
-        Use: ``GPT.from_huggingface(GPT2LMHeadModel.from_pretrained("gpt2"))``. Two layout
+        Supported: ``GPT2LMHeadModel``, ``LlamaForCausalLM`` and ``Qwen2ForCausalLM``, e.g.
+        ``GPT.from_huggingface(GPT2LMHeadModel.from_pretrained("gpt2"))``. For GPT-2, two layout
         differences: Hugging Face's ``Conv1D`` stores weights as (in, out), the transpose of
         ``nn.Linear``'s (out, in); and its ``c_attn`` computes q, k and v in one matrix, which
-        we split into ``q_proj``, ``k_proj``, ``v_proj``.
+        we split into ``q_proj``, ``k_proj``, ``v_proj``. Llama and Qwen2 already use separate
+        ``nn.Linear`` layers, and Hugging Face's RoPE pairs coordinates (i, i + d/2) as gptlab's does,
+        so their weights copy over unchanged.
         """
         hf = getattr(hf_model, "config", None)
-        if getattr(hf, "model_type", None) != "gpt2" or not hasattr(hf_model, "transformer"):
-            raise ValueError(f"from_huggingface expects a transformers.GPT2LMHeadModel, got {type(hf_model).__name__}")
+        model_type = getattr(hf, "model_type", None)
+        loaders = {"gpt2": ("GPT2LMHeadModel", "transformer", cls._from_gpt2),
+                   "llama": ("LlamaForCausalLM", "model", cls._from_llama),
+                   "qwen2": ("Qwen2ForCausalLM", "model", cls._from_llama)}
+        if model_type not in loaders or not hasattr(hf_model, loaders[model_type][1]) \
+                or not hasattr(hf_model, "lm_head"):
+            supported = ", ".join(f"transformers.{name}" for name, _, _ in loaders.values())
+            what = type(hf_model).__name__ + (f" (model_type={model_type!r})" if model_type else "")
+            raise ValueError(f"from_huggingface supports {supported} (a model with its language-model head); "
+                             f"got {what}")
+        return loaders[model_type][2](hf_model)
+
+    @classmethod
+    def _from_llama(cls, hf_model) -> GPT:
+        """Llama and Qwen2: RMSNorm, SwiGLU, RoPE, GQA; Qwen2 adds biases on q, k and v."""
+        hf = hf_model.config
+        qwen = hf.model_type == "qwen2"
+        name = "Qwen2" if qwen else "Llama"
+        if getattr(hf, "hidden_act", "silu") != "silu":
+            raise ValueError(f"{name} config hidden_act={hf.hidden_act!r} is not supported; gptlab's SwiGLU uses "
+                             f"'silu'")
+        head_dim = getattr(hf, "head_dim", None) or hf.hidden_size // hf.num_attention_heads
+        if head_dim * hf.num_attention_heads != hf.hidden_size:
+            raise ValueError(f"{name} config head_dim={head_dim} with num_attention_heads={hf.num_attention_heads} "
+                             f"does not fill hidden_size={hf.hidden_size}; gptlab needs head_dim = hidden_size // "
+                             f"num_attention_heads")
+        rope = getattr(hf, "rope_parameters", None) or getattr(hf, "rope_scaling", None) or {}
+        rope_type = rope.get("rope_type", rope.get("type", "default"))
+        if rope_type != "default":
+            raise ValueError(f"{name} config rope_type={rope_type!r} (RoPE scaling) is not supported; gptlab's "
+                             f"RotaryEmbedding is the plain ('default') one")
+        rope_base = rope.get("rope_theta", getattr(hf, "rope_theta", 10000.0))
+        if qwen:
+            if getattr(hf, "use_sliding_window", False):
+                raise ValueError("Qwen2 config use_sliding_window=True is not supported; gptlab's attention "
+                                 "sees the whole context")
+            qkv_bias = True
+        else:
+            for flag in ("attention_bias", "mlp_bias"):
+                if getattr(hf, flag, False):
+                    raise ValueError(f"Llama config {flag}=True is not supported; gptlab loads bias-free Llamas")
+            qkv_bias = False
+        body = hf_model.model
+        tied = hf_model.lm_head.weight is body.embed_tokens.weight
+        config = GPTConfig(vocab_size=hf.vocab_size, block_size=hf.max_position_embeddings,
+                           n_layer=hf.num_hidden_layers, n_head=hf.num_attention_heads,
+                           n_kv_head=hf.num_key_value_heads, n_embd=hf.hidden_size, dropout=0.0, bias=False,
+                           norm="pre", pos="rope", tie_weights=tied, activation="swiglu",
+                           norm_type="rmsnorm", norm_eps=float(hf.rms_norm_eps), mlp_hidden=hf.intermediate_size,
+                           rope_base=float(rope_base), qkv_bias=qkv_bias)
+        model = cls(config)
+
+        def copy(dst: torch.Tensor, src: torch.Tensor) -> None:
+            if dst.shape != src.shape:
+                raise ValueError(f"shape mismatch while copying {name} weights: {tuple(src.shape)} into "
+                                 f"{tuple(dst.shape)}")
+            dst.copy_(src)
+
+        with torch.no_grad():
+            copy(model.wte.weight, body.embed_tokens.weight)
+            if not tied:
+                copy(model.lm_head.weight, hf_model.lm_head.weight)
+            for block, layer in zip(model.blocks, body.layers):
+                copy(block.ln_1.weight, layer.input_layernorm.weight)
+                copy(block.ln_2.weight, layer.post_attention_layernorm.weight)
+                a, ha = block.attn, layer.self_attn
+                for ours, theirs in ((a.q_proj, ha.q_proj), (a.k_proj, ha.k_proj), (a.v_proj, ha.v_proj),
+                                     (a.out_proj, ha.o_proj), (block.mlp.gate, layer.mlp.gate_proj),
+                                     (block.mlp.up, layer.mlp.up_proj), (block.mlp.down, layer.mlp.down_proj)):
+                    copy(ours.weight, theirs.weight)  # both nn.Linear: (out, in)
+                    if (ours.bias is None) != (theirs.bias is None):
+                        raise ValueError(f"{name} layer has bias={theirs.bias is not None} where gptlab's has "
+                                         f"bias={ours.bias is not None}; unsupported bias layout")
+                    if ours.bias is not None:
+                        copy(ours.bias, theirs.bias)
+            copy(model.ln_f.weight, body.norm.weight)
+        return model.to(body.embed_tokens.weight.device)
+
+    @classmethod
+    def _from_gpt2(cls, hf_model) -> GPT:
+        hf = hf_model.config
         activations = {"gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh", "gelu": "gelu"}
         if hf.activation_function not in activations:
             raise ValueError(f"activation_function={hf.activation_function!r} is not supported; gptlab's MLP "
@@ -461,3 +596,63 @@ class GPT(nn.Module):
             copy(model.ln_f.weight, t.ln_f.weight)
             copy(model.ln_f.bias, t.ln_f.bias)
         return model.to(wte.device)
+
+
+# ----------------------------------------------------------------------------------------------
+# Real configurations (lesson 15): each model's shape as a GPTConfig, next to its published size
+
+
+def count_parameters(config: GPTConfig, active: bool = False) -> int:
+    """Parameters of ``GPT(config)``, counted by building it on the ``meta`` device (no memory used).
+
+    ``active=True`` counts, for a mixture of experts, only the ``top_k`` experts a token visits
+    (Mixtral-8x7B: 46.7B in all, 12.9B active).
+    """
+    if not isinstance(config, GPTConfig):
+        raise ArgumentTypeError(f"config must be a GPTConfig, got {type(config).__name__}")
+    active = check_bool("active", active)
+    with torch.device("meta"):
+        model = GPT(config)
+    n = model.num_parameters()
+    if active and config.n_experts:
+        for block in model.blocks:
+            experts = sum(p.numel() for p in block.mlp.experts.parameters())
+            n -= experts - experts * config.top_k // config.n_experts
+    return n
+
+
+_MODERN = dict(norm_type="rmsnorm", activation="swiglu", pos="rope", bias=False, tie_weights=False)
+# name -> (GPTConfig fields, published total parameters, published active parameters or None, source)
+REAL_CONFIGS: dict[str, tuple[dict, float, float | None, str]] = {
+    "GPT-2 small": (dict(PRESETS["gpt2"]), 124e6, None, "Radford et al. 2019 (124M)"),
+    "Llama-2-7B": (dict(vocab_size=32000, block_size=4096, n_layer=32, n_head=32, n_kv_head=32, n_embd=4096,
+                        mlp_hidden=11008, norm_eps=1e-5, rope_base=1e4, **_MODERN),
+                   6.74e9, None, "Touvron et al. 2023 (7B; 6.74B on the model card)"),
+    "Llama-3-8B": (dict(vocab_size=128256, block_size=8192, n_layer=32, n_head=32, n_kv_head=8, n_embd=4096,
+                        mlp_hidden=14336, norm_eps=1e-5, rope_base=5e5, **_MODERN),
+                   8.03e9, None, "Meta 2024 model card (8.03B)"),
+    "Qwen2.5-7B": (dict(vocab_size=152064, block_size=131072, n_layer=28, n_head=28, n_kv_head=4, n_embd=3584,
+                        mlp_hidden=18944, norm_eps=1e-6, rope_base=1e6, qkv_bias=True, **_MODERN),
+                   7.61e9, None, "Qwen team 2024 (7.61B)"),
+    "Mixtral-8x7B": (dict(vocab_size=32000, block_size=32768, n_layer=32, n_head=32, n_kv_head=8, n_embd=4096,
+                          mlp_hidden=14336, norm_eps=1e-5, rope_base=1e6, n_experts=8, top_k=2, **_MODERN),
+                     46.7e9, 12.9e9, "Jiang et al. 2024 (46.7B total, 12.9B active)"),
+}
+
+
+def real_configurations(bytes_per_value: int = 2) -> list[dict]:
+    """One row per model in ``REAL_CONFIGS``: gptlab's parameter count next to the published one.
+
+    Keys: ``name``, ``config`` (GPTConfig), ``params`` and ``active_params`` (counted by gptlab),
+    ``published`` and ``published_active``, ``kv_cache_per_token`` (bytes, with
+    ``bytes_per_value`` bytes per number; 2 = float16), ``source``.
+    """
+    bytes_per_value = check_int("bytes_per_value", bytes_per_value, min_value=1)
+    rows = []
+    for name, (values, published, published_active, source) in REAL_CONFIGS.items():
+        config = GPTConfig(**values)
+        rows.append(dict(name=name, config=config, params=count_parameters(config),
+                         active_params=count_parameters(config, active=True), published=published,
+                         published_active=published_active,
+                         kv_cache_per_token=config.kv_cache_per_token(bytes_per_value), source=source))
+    return rows

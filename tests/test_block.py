@@ -204,3 +204,92 @@ def test_plot_block_wiring_puts_layernorm_before_or_after_the_sum():
     assert len(plot_block_wiring(["post"]).axes) == 1
     with pytest.raises(ValueError, match="norms"):
         plot_block_wiring(["middle"])
+
+
+# --- RMSNorm and SwiGLU (lesson 15) -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("eps", [1e-6, 1e-5, 0.1])
+def test_rmsnorm_equals_torch_rmsnorm(device, eps):
+    from gptlab.block import RMSNorm
+
+    torch.manual_seed(0)
+    ours, theirs = RMSNorm(12, eps=eps).to(device), nn.RMSNorm(12, eps=eps).to(device)
+    with torch.no_grad():
+        w = torch.randn(12)
+        ours.weight.copy_(w)
+        theirs.weight.copy_(w)
+    x = torch.randn(3, 5, 12, device=device) * 3 + 1
+    torch.testing.assert_close(ours(x), theirs(x), **ATOL)
+    assert sum(p.numel() for p in ours.parameters()) == 12  # a scale, no bias
+    # unlike LayerNorm it does not re-centre: a constant vector keeps its sign and becomes ±1
+    y = RMSNorm(4, eps=0.0)(torch.full((1, 4), -2.0))
+    torch.testing.assert_close(y, torch.full((1, 4), -1.0))
+
+
+def test_swiglu_is_down_of_silu_gate_times_up(device):
+    from gptlab.block import SwiGLU
+
+    torch.manual_seed(0)
+    for bias in (False, True):
+        f = SwiGLU(8, 20, bias=bias).to(device)
+        x = torch.randn(2, 5, 8, device=device)
+        g = x @ f.gate.weight.T + (f.gate.bias if bias else 0)
+        u = x @ f.up.weight.T + (f.up.bias if bias else 0)
+        h = g * torch.sigmoid(g) * u  # silu(g) = g * sigmoid(g), written out
+        expected = h @ f.down.weight.T + (f.down.bias if bias else 0)
+        torch.testing.assert_close(f(x), expected, **ATOL)
+        n = 3 * 8 * 20 + (20 + 20 + 8 if bias else 0)
+        assert sum(p.numel() for p in f.parameters()) == n
+
+
+def test_block_with_rmsnorm_and_swiglu_and_qkv_bias():
+    from gptlab.block import RMSNorm, SwiGLU
+
+    b = Block(16, 4, n_kv_head=2, bias=False, norm_type="rmsnorm", norm_eps=1e-6, qkv_bias=True,
+              mlp=SwiGLU(16, 40))
+    assert isinstance(b.ln_1, RMSNorm) and isinstance(b.ln_2, RMSNorm)
+    assert b.attn.v_proj.bias is not None and b.attn.out_proj.bias is None
+    x = torch.randn(2, 5, 16)
+    assert b(x).shape == (2, 5, 16)
+
+
+def _rms(**kw):
+    from gptlab.block import RMSNorm
+    return RMSNorm(**kw)
+
+
+def _swiglu(**kw):
+    from gptlab.block import SwiGLU
+    return SwiGLU(**kw)
+
+
+NEW_BAD = [
+    (_rms, dict(dim=0), ValueError, r"dim"),
+    (_rms, dict(dim=4, eps=-1e-6), ValueError, r"eps"),
+    (_rms, dict(dim=2.5), TypeError, r"dim"),
+    (_swiglu, dict(d_model=0, d_hidden=4), ValueError, r"d_model"),
+    (_swiglu, dict(d_model=4, d_hidden=0), ValueError, r"d_hidden"),
+    (_swiglu, dict(d_model=4, d_hidden=8, bias="no"), ValueError, r"bias"),
+    (Block, dict(d_model=8, n_head=2, norm_type="batchnorm"), ValueError, r"norm_type"),
+    (Block, dict(d_model=8, n_head=2, norm_type="rmsnorm", norm_eps=-1.0), ValueError, r"eps"),
+    (Block, dict(d_model=8, n_head=2, qkv_bias="yes"), ValueError, r"qkv_bias"),
+    (RotaryEmbedding, dict(head_dim=7), ValueError, r"head_dim=7 must be even"),
+]
+
+
+@pytest.mark.parametrize("make,kwargs,error,message", NEW_BAD, ids=[f"{m.__name__}-{k}" for m, k, _, _ in NEW_BAD])
+def test_new_parts_reject_bad_arguments_naming_them(make, kwargs, error, message):
+    with pytest.raises(error, match=message):
+        make(**kwargs)
+
+
+def test_rmsnorm_and_swiglu_reject_a_wrong_width():
+    from gptlab.block import RMSNorm, SwiGLU
+
+    with pytest.raises(ValueError, match="dim=4"):
+        RMSNorm(4)(torch.randn(2, 5))
+    with pytest.raises(ValueError, match="d_model=4"):
+        SwiGLU(4, 8)(torch.randn(2, 5))
+    with pytest.raises((TypeError, ValueError), match="x"):
+        RMSNorm(4)(torch.ones(2, 4, dtype=torch.long))

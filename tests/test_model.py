@@ -399,5 +399,149 @@ def test_from_huggingface_refuses_what_it_cannot_copy():
     hf = random_hf_gpt2(n_layer=1, n_head=2, n_embd=8, vocab_size=7, n_positions=8, layer_norm_epsilon=1e-6)
     with pytest.raises(ValueError, match=r"layer_norm_epsilon=1e-06 is not supported"):
         GPT.from_huggingface(hf)
-    with pytest.raises(ValueError, match=r"expects a transformers.GPT2LMHeadModel"):
+    with pytest.raises(ValueError, match=r"supports transformers.GPT2LMHeadModel, transformers.LlamaForCausalLM"):
         GPT.from_huggingface(tiny())
+
+
+# --- the modern recipe (lesson 15): norm_type, activation="swiglu", mlp_hidden, rope_base, qkv_bias ----
+
+
+def test_modern_fields_build_the_modules_they_name():
+    from gptlab.block import RMSNorm, SwiGLU
+
+    m = tiny(norm_type="rmsnorm", norm_eps=1e-6, activation="swiglu", pos="rope", rope_base=500.0,
+             bias=False, qkv_bias=True, tie_weights=False, n_kv_head=1)
+    block = m.blocks[0]
+    assert isinstance(block.ln_1, RMSNorm) and isinstance(block.ln_2, RMSNorm) and isinstance(m.ln_f, RMSNorm)
+    assert block.ln_1.eps == 1e-6
+    assert isinstance(block.mlp, SwiGLU) and block.mlp.d_hidden == round(8 * 16 / 3)  # 43
+    assert block.attn.q_proj.bias is not None and block.attn.k_proj.bias is not None
+    assert block.attn.out_proj.bias is None and block.mlp.gate.bias is None
+    assert block.attn.rope.base == 500.0
+    # RoPE's angle for the slowest pair at position 1 is base^(-(hs-2)/hs); hs = 8
+    torch.testing.assert_close(block.attn.rope.cos[1, 3], torch.tensor(math.cos(500.0 ** (-6 / 8))))
+    assert tiny(mlp_hidden=20).blocks[0].mlp.fc.out_features == 20
+
+
+def test_swiglu_at_8_3_width_has_the_parameters_of_a_4x_gelu_mlp():
+    C = 48  # 8/3 * 48 = 128 exactly
+    gelu = tiny(n_embd=C, n_head=4, bias=False).parameter_counts()["mlp"]
+    swiglu = tiny(n_embd=C, n_head=4, bias=False, activation="swiglu").parameter_counts()["mlp"]
+    assert gelu == swiglu == 2 * 2 * C * 4 * C
+
+
+def test_llama_presets_follow_the_recipe_and_train():
+    for name, shape in (("llama-micro", "gpt-micro"), ("llama-mini", "gpt-mini")):
+        c = GPTConfig.preset(name, vocab_size=65, block_size=32)
+        g = GPTConfig.preset(shape, vocab_size=65, block_size=32)
+        assert (c.n_layer, c.n_head, c.n_embd) == (g.n_layer, g.n_head, g.n_embd)
+        assert (c.norm_type, c.activation, c.pos, c.bias, c.tie_weights) == ("rmsnorm", "swiglu", "rope", False, False)
+        assert c.n_kv_head < c.n_head
+        assert c.kv_cache_per_token() == g.kv_cache_per_token() * c.n_kv_head // c.n_head
+    torch.manual_seed(0)
+    m = GPT(GPTConfig.preset("llama-micro", vocab_size=11, block_size=16))
+    opt = torch.optim.AdamW(m.parameters(), lr=3e-3)
+    x = torch.randint(0, 11, (4, 16))
+    first = None
+    for _ in range(20):
+        _, loss = m(x[:, :-1], x[:, 1:])
+        first = first if first is not None else loss.item()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < first - 0.5
+
+
+@pytest.mark.parametrize("extra", [dict(), dict(n_experts=4, top_k=2)], ids=["dense", "moe"])
+def test_modern_model_kv_cache_gives_the_tokens_of_recomputing(extra):
+    m = tiny(norm_type="rmsnorm", activation="swiglu", pos="rope", bias=False, qkv_bias=True, n_kv_head=1,
+             tie_weights=False, **extra)
+    prompt = torch.tensor([[1, 2, 3]])
+    with_cache = m.generate(prompt, 12, temperature=0, use_cache=True)
+    without = m.generate(prompt, 12, temperature=0, use_cache=False)
+    assert torch.equal(with_cache, without)
+
+
+def test_record_attention_and_parameter_counts_work_on_the_modern_model():
+    m = tiny(norm_type="rmsnorm", activation="swiglu", pos="rope", bias=False, n_kv_head=1)
+    maps = m.attention_maps(torch.tensor([[1, 2, 3, 4]]))
+    assert maps.shape == (2, 1, 2, 4, 4)
+    torch.testing.assert_close(maps.sum(-1), torch.ones(2, 1, 2, 4))
+    assert sum(m.parameter_counts().values()) == m.num_parameters()
+
+
+def test_kv_cache_per_token_is_two_vectors_per_kv_head_per_layer():
+    c = GPTConfig(vocab_size=10, block_size=8, n_layer=3, n_head=4, n_embd=32, n_kv_head=2)
+    assert c.kv_cache_per_token() == 2 * 3 * 2 * 8 * 2
+    assert c.kv_cache_per_token(bytes_per_value=4) == 2 * 3 * 2 * 8 * 4
+    # and it is what a real KVCache holds after one token, in float16
+    m = GPT(GPTConfig(vocab_size=10, block_size=8, n_layer=3, n_head=4, n_embd=32, n_kv_head=2)).half()
+    caches = [KVCache() for _ in range(3)]
+    with torch.no_grad():
+        m(torch.tensor([[1]]), caches=caches)
+    held = sum(c_.k.numel() * c_.k.element_size() + c_.v.numel() * c_.v.element_size() for c_ in caches)
+    assert held == c.kv_cache_per_token()
+
+
+def hand_count(c: dict) -> int:
+    """Parameters of a Llama-style model, written out by hand from the architecture."""
+    C, L, V, H = c["n_embd"], c["n_layer"], c["vocab_size"], c["mlp_hidden"]
+    hs = C // c["n_head"]
+    kv = c["n_kv_head"] * hs
+    attn = C * C + 2 * C * kv + C * C + (C + 2 * kv if c.get("qkv_bias") else 0)
+    mlp = 3 * C * H
+    E = c.get("n_experts", 0)
+    if E:
+        mlp = E * mlp + C * E  # experts + router
+    return V * C * 2 + L * (attn + mlp + 2 * C) + C  # untied embeddings, two norms per block, final norm
+
+
+def test_real_configurations_match_the_published_counts_and_a_hand_count():
+    from gptlab.model import REAL_CONFIGS, real_configurations
+
+    rows = {r["name"]: r for r in real_configurations()}
+    assert set(rows) == {"GPT-2 small", "Llama-2-7B", "Llama-3-8B", "Qwen2.5-7B", "Mixtral-8x7B"}
+    exact = {"GPT-2 small": 124_439_808, "Llama-2-7B": 6_738_415_616, "Llama-3-8B": 8_030_261_248,
+             "Qwen2.5-7B": 7_615_616_512, "Mixtral-8x7B": 46_702_792_704}  # the checkpoints' own totals
+    for name, r in rows.items():
+        assert r["params"] == exact[name]
+        assert abs(r["params"] - r["published"]) / r["published"] < 0.005
+        if name != "GPT-2 small":
+            assert r["params"] == hand_count(REAL_CONFIGS[name][0])
+    assert abs(rows["Mixtral-8x7B"]["active_params"] - 12.9e9) / 12.9e9 < 0.005
+    kib = {name: r["kv_cache_per_token"] / 1024 for name, r in rows.items()}
+    assert kib == {"GPT-2 small": 36, "Llama-2-7B": 512, "Llama-3-8B": 128, "Qwen2.5-7B": 56, "Mixtral-8x7B": 128}
+
+
+def test_count_parameters_equals_a_real_model():
+    from gptlab.model import count_parameters
+
+    c = GPTConfig(vocab_size=23, block_size=16, n_layer=2, n_head=2, n_embd=16, activation="swiglu", n_experts=4)
+    assert count_parameters(c) == GPT(c).num_parameters()
+    with pytest.raises(TypeError, match="config must be a GPTConfig"):
+        count_parameters(dict(n_layer=2))
+
+
+MODERN_BAD = [
+    (dict(norm_type="batchnorm"), r"norm_type.*'layernorm', 'rmsnorm'"),
+    (dict(norm_eps=-1e-5), r"norm_eps"),
+    (dict(mlp_hidden=0), r"mlp_hidden"),
+    (dict(activation="relu"), r"activation.*swiglu"),
+    (dict(rope_base=1.0), r"rope_base"),
+    (dict(qkv_bias="yes"), r"qkv_bias"),
+    (dict(pos="rope", n_embd=18, n_head=2), r"pos='rope' needs an even head size"),
+    (dict(n_experts=4, activation="gelu_tanh"), r"MoE experts use the exact GELU or SwiGLU"),
+]
+
+
+@pytest.mark.parametrize("overrides,message", MODERN_BAD, ids=[str(o) for o, _ in MODERN_BAD])
+def test_modern_fields_reject_bad_values_naming_them(overrides, message):
+    values = dict(vocab_size=23, block_size=16, n_layer=2, n_head=2, n_embd=16)
+    with pytest.raises(ValueError, match=message):
+        GPTConfig(**{**values, **overrides})
+
+
+def test_kv_cache_per_token_rejects_bad_bytes():
+    c = GPTConfig(vocab_size=10, block_size=8, n_layer=1, n_head=2, n_embd=8)
+    with pytest.raises(ValueError, match="bytes_per_value"):
+        c.kv_cache_per_token(0)
