@@ -12,7 +12,7 @@ from ._base import figure_to_png, new_figure, shown_png
 from .theme import get_theme, set_theme
 
 _SUBMODULES = ("lm", "attention", "dot_product_scaling", "position", "blocks", "training", "gpt", "moe",
-               "quantization", "alignment", "tokens")
+               "quantization", "alignment", "tokens", "recipe")
 
 __all__ = ["figure_to_png", "get_theme", "new_figure", "set_theme", "shown_png"]
 

@@ -21,6 +21,7 @@ _WHERE = {
     "AlignmentExplorer": "alignment",
     "ServingExplorer": "serving",
     "TokenizerExplorer": "tokens",
+    "RecipeExplorer": "recipe",
 }
 
 __all__ = ["Explorer", *_WHERE]

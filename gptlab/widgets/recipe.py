@@ -1,0 +1,119 @@
+"""RecipeExplorer (lesson 15): toggle each change of the modern recipe on a small GPT and see its
+parameters, its KV cache per token, and the measured loss of the precomputed runs."""
+from __future__ import annotations
+
+import ipywidgets as widgets
+from matplotlib.figure import Figure
+
+from .._checks import ArgumentTypeError, check_int
+from ..model import GPTConfig, count_parameters
+from ..plotting.recipe import plot_recipe_runs
+from ._base import Explorer
+
+# each toggle and the GPTConfig fields it sets (the order is the order the precomputed runs add them)
+CHANGES: dict[str, dict] = {
+    "rmsnorm": dict(norm_type="rmsnorm"),
+    "swiglu": dict(activation="swiglu"),
+    "rope": dict(pos="rope"),
+    "gqa": dict(n_kv_head=2),
+    "no_bias": dict(bias=False),
+    "untied": dict(tie_weights=False),
+}
+LABELS = {"rmsnorm": "RMSNorm", "swiglu": "SwiGLU", "rope": "RoPE", "gqa": "GQA (2 KV heads)",
+          "no_bias": "no biases", "untied": "untied embeddings"}
+RECIPE_CHECKPOINT = "lesson15_recipe"
+
+
+def load_recipe_runs() -> tuple[list[dict], dict]:
+    """The precomputed runs of ``scripts/checkpoint_recipes/lesson15_recipe.py`` and their base shape."""
+    from .. import pretrained
+
+    meta = pretrained.load(RECIPE_CHECKPOINT, device="cpu").meta
+    return meta["runs"], dict(meta["base"])
+
+
+class RecipeExplorer(Explorer):
+    """Checkboxes for RMSNorm, SwiGLU, RoPE, GQA, no biases and untied embeddings.
+
+    ``runs``: the precomputed runs (dicts with ``name``, ``changes``, ``val_loss`` per seed and
+    optionally ``val_loss_long``); None loads them from the ``lesson15_recipe`` checkpoint.
+    ``base``: the GPTConfig fields of the model without any change (n_layer, n_head, n_embd,
+    block_size); ``vocab_size``: its vocabulary (65 characters of Shakespeare).
+    Parameters and cache are computed for any combination; a loss exists only for the
+    combinations that were trained (the recipe's changes added in order).
+    """
+
+    def __init__(self, runs: list[dict] | None = None, base: dict | None = None, vocab_size: int = 65, **start):
+        if runs is None:
+            runs, loaded_base = load_recipe_runs()
+            base = loaded_base if base is None else base
+        if not isinstance(runs, (list, tuple)) or not runs or not all(isinstance(r, dict) for r in runs):
+            raise ArgumentTypeError("runs must be a non-empty list of dicts (name, changes, val_loss), e.g. "
+                                    "load_recipe_runs()[0]")
+        for r in runs:
+            missing = {"name", "changes", "val_loss"} - set(r)
+            if missing:
+                raise ValueError(f"run {r.get('name', '?')!r} lacks {sorted(missing)}")
+        if base is None:
+            raise ValueError("base (the model's shape: n_layer, n_head, n_embd, block_size) is needed with runs")
+        self.vocab_size = check_int("vocab_size", vocab_size, min_value=1)
+        self.base = {**dict(base), "vocab_size": self.vocab_size}
+        GPTConfig(**self.base)  # a bad base says so now, naming the field
+        self.runs = list(runs)
+        self._losses = [[float(v) for v in (r["val_loss"] if isinstance(r["val_loss"], list) else [r["val_loss"]])]
+                        for r in self.runs]
+        self._figures: dict[int | None, Figure] = {}
+        self._params: dict[tuple, int] = {}
+        self._base_params = count_parameters(GPTConfig(**self.base))
+        unknown = sorted(set(start) - set(CHANGES))
+        if unknown:
+            raise ValueError(f"unknown change(s) {unknown}; the toggles are {sorted(CHANGES)}")
+        controls = {name: widgets.Checkbox(value=bool(start.get(name, False)), description=LABELS[name],
+                                           indent=False) for name in CHANGES}
+        super().__init__(controls, columns=3)
+
+    def config(self, **toggles) -> GPTConfig:
+        """The GPTConfig with the toggled changes on."""
+        fields = dict(self.base)
+        for name, on in toggles.items():
+            if on:
+                fields.update(CHANGES[name])
+        return GPTConfig(**fields)
+
+    def _run_index(self, toggles: dict) -> int | None:
+        changes = {}
+        for name, on in toggles.items():
+            if on:
+                changes.update(CHANGES[name])
+        for i, r in enumerate(self.runs):
+            if r["changes"] == changes:
+                return i
+        return None
+
+    def render(self, **toggles) -> tuple[Figure, str]:
+        config = self.config(**toggles)
+        key = tuple(sorted(toggles.items()))
+        if key not in self._params:
+            self._params[key] = count_parameters(config)
+        params, base_params = self._params[key], self._base_params
+        i = self._run_index(toggles)
+        if i not in self._figures:
+            self._figures[i] = plot_recipe_runs([r["name"] for r in self.runs], self._losses, highlight=i)
+        on = [LABELS[n] for n, v in toggles.items() if v] or ["none (GPT-2's recipe)"]
+        lines = [f"changes on: {', '.join(on)}",
+                 f"parameters: {params:,} ({(params - base_params) / base_params:+.1%} vs GPT-2's recipe)",
+                 f"KV cache per token: {config.kv_cache_per_token(2):,} bytes in float16"]
+        if i is None:
+            order = " → ".join(LABELS[n] for n in CHANGES)
+            lines.append(f"loss: not measured for this combination (the precomputed runs add the changes in "
+                         f"the order {order})")
+        else:
+            losses = self._losses[i]
+            line = (f"measured val loss ({len(losses)} seeds): mean {sum(losses) / len(losses):.3f}, "
+                    f"range {min(losses):.3f}–{max(losses):.3f}")
+            long = self.runs[i].get("val_loss_long")
+            if long:
+                long = long if isinstance(long, list) else [long]
+                line += f"; at twice the trained context: mean {sum(long) / len(long):.3f}"
+            lines.append(line)
+        return self._figures[i], "\n".join(lines)
