@@ -20,7 +20,7 @@ PRETRAIN = {"shakespeare_chars": 200_000, "web_lines": 24_000, "p_correct": 0.3,
 BASE_STEPS = 1500
 # the lesson's pipeline (the notebook uses the same numbers)
 N_DEMOS, SFT_STEPS = 48, 120
-N_PAIR_PROMPTS, SAMPLES_PER_PROMPT, RM_STEPS = 96, 4, 150
+N_PAIR_PROMPTS, SAMPLES_PER_PROMPT, RM_STEPS = 192, 8, 150
 PPO = dict(steps=30, batch_size=64, max_new_tokens=6, epochs=2, minibatch_size=32, lr=3e-4)
 
 
