@@ -28,8 +28,8 @@ def load_recipe_runs() -> tuple[list[dict], dict]:
     """The precomputed runs of ``scripts/checkpoint_recipes/lesson15_recipe.py`` and their base shape."""
     from .. import pretrained
 
-    meta = pretrained.load(RECIPE_CHECKPOINT, device="cpu").meta
-    return meta["runs"], dict(meta["base"])
+    loaded = pretrained.load(RECIPE_CHECKPOINT, device="cpu")
+    return loaded.meta["runs"], {**loaded.meta["base"], "vocab_size": loaded.config.vocab_size}
 
 
 class RecipeExplorer(Explorer):
@@ -38,12 +38,14 @@ class RecipeExplorer(Explorer):
     ``runs``: the precomputed runs (dicts with ``name``, ``changes``, ``val_loss`` per seed and
     optionally ``val_loss_long``); None loads them from the ``lesson15_recipe`` checkpoint.
     ``base``: the GPTConfig fields of the model without any change (n_layer, n_head, n_embd,
-    block_size); ``vocab_size``: its vocabulary (65 characters of Shakespeare).
+    block_size, and optionally vocab_size); ``vocab_size``: its vocabulary, if base has none (the
+    checkpoint's base has the characters of the first 1 MB of Shakespeare).
     Parameters and cache are computed for any combination; a loss exists only for the
     combinations that were trained (the recipe's changes added in order).
     """
 
-    def __init__(self, runs: list[dict] | None = None, base: dict | None = None, vocab_size: int = 65, **start):
+    def __init__(self, runs: list[dict] | None = None, base: dict | None = None, vocab_size: int | None = None,
+                 **start):
         if runs is None:
             runs, loaded_base = load_recipe_runs()
             base = loaded_base if base is None else base
@@ -56,6 +58,8 @@ class RecipeExplorer(Explorer):
                 raise ValueError(f"run {r.get('name', '?')!r} lacks {sorted(missing)}")
         if base is None:
             raise ValueError("base (the model's shape: n_layer, n_head, n_embd, block_size) is needed with runs")
+        if vocab_size is None:
+            vocab_size = dict(base).get("vocab_size", 65)
         self.vocab_size = check_int("vocab_size", vocab_size, min_value=1)
         self.base = {**dict(base), "vocab_size": self.vocab_size}
         GPTConfig(**self.base)  # a bad base says so now, naming the field
