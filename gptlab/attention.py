@@ -397,6 +397,8 @@ class MultiHeadAttention(nn.Module):
 
     ``fused=True`` (the default) runs ``F.scaled_dot_product_attention``; ``fused=False`` runs the
     explicit ``attention_weights`` and passes the weights through ``self.pattern``.
+    ``bias`` applies to all four projections; ``qkv_bias`` (None = follow ``bias``) to q, k and v
+    only, as Qwen2 has them with a bias-free ``out_proj``.
     """
 
     def __init__(self, d_model: int, n_head: int, n_kv_head: int | None = None, bias: bool = True,
