@@ -73,3 +73,20 @@ def test_plot_recipe_runs_checks_its_inputs():
         plot_recipe_runs(["a", "b"], [1.0, 2.0], highlight=2)
     with pytest.raises(ValueError, match="losses"):
         plot_recipe_runs(["a", "b"], [1.0, float("nan")])
+
+
+def test_with_the_recipe_checkpoint_each_run_shows_its_own_parameters_and_loss():
+    from gptlab import pretrained
+
+    if "lesson15_recipe" not in pretrained.available():
+        pytest.skip("the lesson15_recipe checkpoint is not built")
+    ex = RecipeExplorer()
+    runs = ex.runs
+    assert [r["name"] for r in runs] == ["gpt2", "rmsnorm", "swiglu", "rope", "gqa", "no_bias", "untied"]
+    toggles = {}
+    for r, change in zip(runs, [None, "rmsnorm", "swiglu", "rope", "gqa", "no_bias", "untied"]):
+        if change:
+            toggles[change] = True
+        ex.set(**toggles)
+        assert f"parameters: {r['params']:,}" in ex.summary, r["name"]
+        assert f"mean {sum(r['val_loss']) / len(r['val_loss']):.3f}" in ex.summary
