@@ -163,6 +163,38 @@ def lesson_11():
                                             title="tokens per expert (top-2 of 4)")
 
 
+def lesson_12():
+    import json
+
+    from gptlab.pretrained import CHECKPOINT_DIR
+
+    table = {}
+    for beta in ("0", "01", "05"):
+        meta = json.loads((CHECKPOINT_DIR / f"lesson12_ppo_beta{beta}.json").read_text())
+        table[f"PPO, beta={meta['metrics']['beta']:g}"] = meta["metrics"]
+    return plotting.plot_model_comparison(table)
+
+
+def lesson_13():
+    return plotting.plot_memory_fit(title="weights of 1B, 7B and 70B models against a laptop's memory")
+
+
+def lesson_14():
+    from gptlab.bpe import BPETokenizer
+
+    en, zh = data.load_text("shakespeare"), data.load_text("chinese")
+    en_tok = BPETokenizer(1000, "gpt2").train(en[:200_000])
+    zh_tok = BPETokenizer(1000, "cjk").train(zh[:60_000])
+    sizes = [256, 300, 400, 512, 700, 1000]
+    en_val, zh_val = en[-20_000:], zh[-10_000:]
+    def per_char(tok, text):
+        return [len(tok.truncate(n).encode(text)) / len(text) for n in sizes]
+    return plotting.plot_tokens_per_char({"English text, English BPE": (sizes, per_char(en_tok, en_val)),
+                                          "Chinese text, Chinese BPE": (sizes, per_char(zh_tok, zh_val)),
+                                          "Chinese text, English BPE": (sizes, per_char(en_tok, zh_val))},
+                                         title="tokens per character as the vocabulary grows")
+
+
 LESSONS = {name.split("_")[1]: fn for name, fn in globals().items() if name.startswith("lesson_")}
 
 
