@@ -281,6 +281,10 @@ class GPT(nn.Module):
                     or not all(isinstance(cache, KVCache) for cache in caches)):
                 raise ValueError(f"caches must be a list of {c.n_layer} KVCache objects, one per layer, e.g. "
                                  f"[KVCache() for _ in range({c.n_layer})]")
+            lengths = [cache.length for cache in caches]
+            if len(set(lengths)) > 1:  # each layer must have seen the same tokens, or positions go wrong
+                raise ValueError(f"caches hold different numbers of tokens per layer ({lengths}); every layer's "
+                                 f"cache must come from the same calls: start again with fresh KVCache objects")
         past = 0 if caches is None else caches[0].length  # absolute position of idx[:, 0]
         if past + T > c.block_size:
             where = f"{past} cached + {T} new tokens" if past else f"T={T} tokens"

@@ -434,3 +434,17 @@ def test_the_dtype_checks_leave_valid_precisions_alone():
     np = pytest.importorskip("numpy")
     out, _ = A.average_attention(X, causal=np.bool_(True))
     assert torch.allclose(out[:, 0], X[:, 0])
+
+
+def test_caches_of_different_lengths_per_layer_are_refused():
+    """A cache list whose layers saw different tokens would put new tokens at wrong positions, silently."""
+    from gptlab.attention import KVCache
+    from gptlab.model import GPT, GPTConfig
+
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=11, block_size=16, n_layer=2, n_head=2, n_embd=8)).eval()
+    caches = [KVCache(), KVCache()]
+    model(torch.tensor([[1, 2, 3]]), caches=caches)
+    caches[1] = KVCache()  # one layer's cache replaced: 3 tokens in layer 0, none in layer 1
+    with pytest.raises(ValueError, match=r"different numbers of tokens per layer \(\[3, 0\]\)"):
+        model(torch.tensor([[4]]), caches=caches)
