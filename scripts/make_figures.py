@@ -195,6 +195,14 @@ def lesson_14():
                                          title="tokens per character as the vocabulary grows")
 
 
+def lesson_15():
+    from gptlab.widgets.recipe import load_recipe_runs
+
+    runs, _ = load_recipe_runs()
+    return plotting.plot_recipe_runs([r["name"] for r in runs], [r["val_loss"] for r in runs],
+                                     title="GPT-2 to Llama, one change at a time (3 seeds)")
+
+
 LESSONS = {name.split("_")[1]: fn for name, fn in globals().items() if name.startswith("lesson_")}
 
 
