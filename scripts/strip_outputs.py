@@ -55,6 +55,7 @@ def _shown_outputs(outputs: list) -> list:
 def strip(path: str, keep_outputs: bool = True) -> None:
     nb = nbformat.read(path, as_version=4)
     for cell in nb.cells:
+        cell.metadata.pop("execution", None)  # nbclient's timestamps: noise in every diff
         if cell.cell_type != "code":
             continue
         if "# NBVAL_CHECK_OUTPUT" in cell.source:
