@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import atexit
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
 
-from ._checks import check_type
+from ._checks import ArgumentTypeError, check_int, check_type
 
 __all__ = ["DistInfo", "backend_for", "cleanup", "env_info", "is_main_process", "setup", "shard"]
 
@@ -39,6 +40,13 @@ class DistInfo:
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
+
+    def __post_init__(self):
+        for name in ("rank", "world_size", "local_rank"):
+            check_int(name, getattr(self, name), min_value=1 if name == "world_size" else 0)
+        if self.rank >= self.world_size:
+            raise ValueError(f"rank={self.rank} must be below world_size={self.world_size} (ranks are numbered "
+                             f"0 .. world_size-1)")
 
     @property
     def enabled(self) -> bool:
@@ -69,6 +77,9 @@ def env_info(environ=None) -> DistInfo:
     When a group already exists (``torch.distributed.is_initialized()``), its rank and size win.
     """
     environ = os.environ if environ is None else environ
+    if not isinstance(environ, Mapping):
+        raise ArgumentTypeError(f"environ={environ!r:.60} must be a mapping of environment variables such as "
+                                f"os.environ or a dict, got {type(environ).__name__}")
     if dist.is_available() and dist.is_initialized():
         local = _env_int("LOCAL_RANK", environ) if "LOCAL_RANK" in environ else dist.get_rank()
         return DistInfo(dist.get_rank(), dist.get_world_size(), local)
@@ -89,9 +100,21 @@ def env_info(environ=None) -> DistInfo:
     return DistInfo(rank, world, local)
 
 
+def _as_device(device) -> torch.device:
+    """``device`` parsed by torch, or a ValueError/TypeError naming it (never torch's list of device types)."""
+    if isinstance(device, bool) or not isinstance(device, (str, torch.device)):
+        raise ArgumentTypeError(f"device={device!r:.60} must be a device name such as 'cpu' or 'cuda', or a "
+                                f"torch.device; got {type(device).__name__}")
+    try:
+        return torch.device(device)
+    except (RuntimeError, ValueError) as e:
+        raise ValueError(f"device={device!r} is not a device name; use 'cpu' or 'cuda' (data-parallel training "
+                         f"runs on those)") from e
+
+
 def backend_for(device: torch.device) -> str:
     """``nccl`` for CUDA GPUs (it talks GPU to GPU), ``gloo`` for the CPU."""
-    device = torch.device(device)
+    device = _as_device(device)
     if device.type == "cuda":
         return "nccl"
     if device.type == "cpu":
@@ -107,7 +130,7 @@ def setup(device: torch.device) -> tuple[DistInfo, torch.device]:
     Under torchrun on CUDA, each process takes the GPU ``cuda:LOCAL_RANK``.
     """
     global _owned
-    device = torch.device(device)
+    device = _as_device(device)
     info = env_info()
     if not info.enabled:
         return info, device

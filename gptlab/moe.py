@@ -101,6 +101,10 @@ def dense_gates(router_probs: torch.Tensor, top_k: int) -> torch.Tensor:
     n_experts, top_k = _check_moe_config(router_probs.size(-1), top_k)
     if bool((router_probs < 0).any()) or not bool(torch.isfinite(router_probs).all()):
         raise ValueError("router_probs must be probabilities (finite, non-negative): pass softmax(router logits)")
+    sums = router_probs.sum(dim=-1)
+    if router_probs.numel() and not bool(torch.allclose(sums, torch.ones_like(sums), atol=1e-3)):
+        raise ValueError(f"router_probs must be probabilities whose rows sum to 1 (got row sums from "
+                         f"{float(sums.min()):.3g} to {float(sums.max()):.3g}): pass softmax(router logits, dim=-1)")
     top, index = router_probs.topk(top_k, dim=-1)  # (N, k) best first
     return torch.zeros_like(router_probs).scatter(-1, index, top / top.sum(dim=-1, keepdim=True))
 

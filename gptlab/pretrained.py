@@ -62,11 +62,17 @@ class Pretrained:
 
 def rebuild_command(name: str) -> str:
     """The shell command that retrains checkpoint ``name``."""
+    name = _check_name(name)
     return f"python scripts/train_checkpoints.py --only {name}"
 
 
 def _directory(directory) -> Path:
-    return CHECKPOINT_DIR if directory is None else Path(directory)
+    if directory is None:
+        return CHECKPOINT_DIR
+    if isinstance(directory, bool) or not isinstance(directory, (str, os.PathLike)):
+        raise ArgumentTypeError(f"directory={directory!r:.60} must be a folder path (a str or pathlib.Path) or "
+                                f"None for the package's checkpoints, got {type(directory).__name__}")
+    return Path(directory)
 
 
 def _check_name(name) -> str:
@@ -248,7 +254,16 @@ def load(name: str, device=None, *, directory=None) -> Pretrained:
         raise _damaged(record_path, name, f"is not a valid checkpoint record ({err})") from None
     if not pt_path.exists():
         raise _damaged(pt_path, name, "is missing (its record is there)")
-    data = pt_path.read_bytes()
+    if not pt_path.is_file():
+        raise _damaged(pt_path, name, "is a directory, not a checkpoint file")
+    if device is not None:
+        from .device import check_device
+
+        device = check_device(device)
+    try:
+        data = pt_path.read_bytes()
+    except OSError as err:
+        raise _damaged(pt_path, name, f"cannot be read ({err.strerror or type(err).__name__})") from None
     if len(data) != expected_bytes:
         raise _damaged(pt_path, name, f"has {len(data):,} bytes where its record says {expected_bytes:,} "
                                       f"(truncated or replaced)")

@@ -42,6 +42,26 @@ class QuantizedTensor:
     bits: int
     group_size: int | None = None
 
+    def __post_init__(self):
+        check_type("codes", self.codes, torch.Tensor, "an int8 tensor of integer codes")
+        check_type("scale", self.scale, torch.Tensor, "a float tensor of scales")
+        if self.codes.dim() != 2 or self.codes.dtype.is_floating_point or self.codes.dtype == torch.bool:
+            raise ValueError(f"codes must be a 2-D integer (int8) tensor, got shape {tuple(self.codes.shape)} "
+                             f"and dtype {self.codes.dtype}")
+        self.bits = _check_bits(self.bits)
+        in_features = self.codes.size(1)
+        if self.group_size is not None:
+            self.group_size = check_int("group_size", self.group_size, min_value=1)
+        groups = 1 if self.group_size is None else in_features // self.group_size
+        if self.group_size is not None and in_features % self.group_size:
+            raise ValueError(f"group_size={self.group_size} must divide in_features={in_features}")
+        if tuple(self.scale.shape) != (self.codes.size(0), groups):
+            raise ValueError(f"scale must have shape (out_features, n_groups) = {(self.codes.size(0), groups)}, "
+                             f"got {tuple(self.scale.shape)}")
+        if self.codes.numel() and self.codes.device.type == "cpu" and int(self.codes.abs().max()) > self.qmax:
+            raise ValueError(f"codes must lie in [-{self.qmax}, {self.qmax}] for bits={self.bits}, got codes up to "
+                             f"{int(self.codes.abs().max())}")
+
     @property
     def shape(self) -> torch.Size:
         return self.codes.shape
@@ -200,6 +220,12 @@ class QuantizedLinear(nn.Module):
 
     def __init__(self, qweight: QuantizedTensor, bias: torch.Tensor | None = None):
         super().__init__()
+        check_type("qweight", qweight, QuantizedTensor, "a QuantizedTensor (from quantize_absmax or gptq_quantize)")
+        if bias is not None:
+            check_type("bias", bias, torch.Tensor, "a tensor of out_features numbers, or None")
+            if tuple(bias.shape) != (qweight.shape[0],):
+                raise ValueError(f"bias must have shape ({qweight.shape[0]},) (one per output), got "
+                                 f"{tuple(bias.shape)}")
         self.bits, self.group_size = qweight.bits, qweight.group_size
         self.out_features, self.in_features = qweight.shape
         self.register_buffer("codes", qweight.codes)
@@ -217,7 +243,13 @@ class QuantizedLinear(nn.Module):
         return self.qweight.nbytes + bias
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        weight = self.qweight.dequantize(x.dtype)  # (out, in): dequantized on the fly
+        if not isinstance(x, torch.Tensor) or not x.dtype.is_floating_point or x.dim() == 0 \
+                or x.size(-1) != self.in_features:
+            got = (f"shape {tuple(x.shape)}, dtype {x.dtype}" if isinstance(x, torch.Tensor)
+                   else type(x).__name__)
+            raise ValueError(f"x must be a float tensor whose last dimension is in_features={self.in_features}, "
+                             f"got {got}")
+        weight = QuantizedTensor.dequantize(self, x.dtype)  # (out, in): dequantized on the fly
         return F.linear(x, weight, None if self.bias is None else self.bias.to(x.dtype))
 
     def extra_repr(self) -> str:
@@ -240,7 +272,14 @@ def layer_inputs(model: nn.Module, calibration: torch.Tensor, names: list[str]) 
     """Run ``calibration`` (B, T) token ids through ``model``; return each named Linear's inputs (N, in)."""
     seen: dict[str, torch.Tensor] = {}
     hooks = []
+    if isinstance(names, str):
+        raise ArgumentTypeError(f"names={names!r} must be a list of layer names, e.g. [{names!r}]")
+    known = {n for n, m in model.named_modules() if isinstance(m, nn.Linear)}
     for name in names:
+        if name not in known:
+            shown = ", ".join(sorted(known)[:6]) + (", ..." if len(known) > 6 else "")
+            raise ValueError(f"names contains {name!r}, which is not a Linear layer of the model; "
+                             f"its Linear layers are: {shown}")
         def hook(_module, inputs, _output, name=name):
             seen[name] = inputs[0].detach().reshape(-1, inputs[0].size(-1)).float()
         hooks.append(model.get_submodule(name).register_forward_hook(hook))

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ._checks import check_float, check_int
+from ._checks import ArgumentTypeError, check_float, check_int, check_type
 from .model import GPT, GPTConfig
 from .train import TrainConfig, Trainer
 
@@ -35,6 +35,7 @@ __all__ = ["ScalingRun", "SweepRuns", "fit_power_law", "run_scaling_sweep", "siz
 
 def size_label(config: GPTConfig) -> str:
     """A short name for a model size: ``"2L·64d"`` is 2 blocks of width 64."""
+    check_type("config", config, GPTConfig, "a GPTConfig")
     return f"{config.n_layer}L·{config.n_embd}d"
 
 
@@ -157,7 +158,16 @@ def fit_power_law(x, y) -> tuple[float, float]:
     a straight-line fit there. A positive ``alpha`` means y falls as x grows (Kaplan et al. found
     alpha ≈ 0.076 for loss against parameters, on models far larger than these).
     """
-    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    arrays = []
+    for name, values in (("x", x), ("y", y)):
+        if values is None or isinstance(values, (str, bytes, Mapping)):
+            raise ArgumentTypeError(f"{name}={values!r:.60} must be a list or array of positive numbers, "
+                                    f"got {type(values).__name__}")
+        try:
+            arrays.append(np.asarray(values, dtype=np.float64))
+        except (TypeError, ValueError):
+            raise ValueError(f"{name}={values!r:.60} must be a list or array of positive numbers") from None
+    x, y = arrays
     if x.ndim != 1 or x.shape != y.shape:
         raise ValueError(f"x and y must be 1-D and of the same length, got shapes {x.shape} and {y.shape}")
     if x.size < 2:

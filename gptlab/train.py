@@ -537,6 +537,10 @@ class Trainer:
         for cb in self.callbacks:
             if not callable(cb):
                 raise ArgumentTypeError(f"callbacks must be functions callback(trainer, event), got {cb!r:.60}")
+        model_block = getattr(getattr(model, "config", None), "block_size", None)
+        if isinstance(model_block, int) and config.block_size > model_block:
+            raise ValueError(f"config.block_size={config.block_size} is longer than the model's context "
+                             f"(block_size={model_block}); use TrainConfig(block_size=...) of at most {model_block}")
         self.config = config
         self.dist, self.device = distributed.setup(pick_device(config.device))
         if config.batch_size % self.dist.world_size:
