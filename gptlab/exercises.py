@@ -38,7 +38,12 @@ _EXTRA_HINTS: dict[str, list[str]] = {}  # hints registered from code (register_
 
 def exercise_id(name: str) -> str:
     """``"1.3 perplexity"`` -> ``"1.3"``: the id is the first word of an exercise's name."""
-    if not isinstance(name, str) or not name.strip():
+    if not isinstance(name, str):
+        from ._checks import ArgumentTypeError  # a TypeError that callers catching ValueError still catch
+
+        raise ArgumentTypeError(f"an exercise id or name must be a string such as '1.3' or '1.3 perplexity'; "
+                                f"got {name!r:.60} ({type(name).__name__})")
+    if not name.strip():
         raise ValueError(f"an exercise name must be a non-empty string such as '1.3 perplexity'; got {name!r}")
     return name.strip().split()[0]
 

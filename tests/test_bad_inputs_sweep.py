@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from gptlab import distributed as di
-from gptlab import moe, pretrained, quantization, scaling_laws
+from gptlab import exercises, moe, pretrained, quantization, scaling_laws
 from gptlab.model import GPT, GPTConfig
 from gptlab.train import CheckpointError, TrainConfig, Trainer
 
@@ -69,6 +69,9 @@ CASES = [
      ["x=", "numbers"]),
     ("fit_power_law(None, ...)", lambda p: scaling_laws.fit_power_law([1, 2], None), TypeError, ["y=None"]),
     ("size_label(None)", lambda p: scaling_laws.size_label(None), TypeError, ["config", "GPTConfig"]),
+    # exercises
+    ("hints_for(5)", lambda p: exercises.hints_for(5), TypeError, ["exercise id", "string", "'1.3'", "int"]),
+    ("exercise_id(None)", lambda p: exercises.exercise_id(None), TypeError, ["exercise id", "NoneType"]),
     # moe
     ("dense_gates rows not summing to 1", lambda p: moe.dense_gates(torch.full((3, 4), 2.0), 2), ValueError,
      ["router_probs", "sum to 1", "softmax"]),
