@@ -26,6 +26,7 @@ from gptlab.widgets import (
     LookupExplorer,
     NGramExplorer,
     PositionExplorer,
+    RecipeExplorer,
     RouterExplorer,
     SamplingExplorer,
     ScalingExplorer,
@@ -162,10 +163,14 @@ def _tokens():
         {"vocab_size": 300}, {"trained_on": "English"}, {"text": "产品质量很好"}, {"vocab_size": 256}]
 
 
+def _recipe():
+    return RecipeExplorer(), [{"rmsnorm": True}, {"swiglu": True}, {"gqa": True}, {"rope": True}]
+
+
 EXPLORERS = {"blend": _blend, "lookup": _lookup, "tokens": _tokens,
              "ngram": _ngram, "sampling": _sampling, "sampling_continuation": _sampling_continuation,
              "scaling": _scaling, "position": _position,
-             "router": _router}
+             "router": _router, "recipe": _recipe}
 
 
 @pytest.mark.parametrize("name", EXPLORERS)
@@ -184,7 +189,7 @@ def test_fast_redraw_equals_a_full_redraw_after_every_move(name):
 @pytest.mark.parametrize("name, move", [("blend", {"query": 2}), ("ngram", {"k": 0.5}),
                                         ("scaling", {"d": 8}), ("scaling", {"T": 5}),
                                         ("position", {"position": 9}), ("position", {"kind": "rope"}),
-                                        ("tokens", {"vocab_size": 300})])
+                                        ("tokens", {"vocab_size": 300}), ("recipe", {"rmsnorm": True})])
 def test_a_first_move_draws_only_what_changed(name, move, monkeypatch):
     explorer, _ = EXPLORERS[name]()
     counter = DrawCounter(monkeypatch)

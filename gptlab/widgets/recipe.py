@@ -7,6 +7,7 @@ from matplotlib.figure import Figure
 
 from .._checks import ArgumentTypeError, check_int
 from ..model import GPTConfig, count_parameters
+from ..plotting._live import mark_dynamic
 from ..plotting.recipe import plot_recipe_runs
 from ._base import Explorer
 
@@ -66,7 +67,7 @@ class RecipeExplorer(Explorer):
         self.runs = list(runs)
         self._losses = [[float(v) for v in (r["val_loss"] if isinstance(r["val_loss"], list) else [r["val_loss"]])]
                         for r in self.runs]
-        self._figures: dict[int | None, Figure] = {}
+        self._figure: Figure | None = None  # one picture; only its bars' colours change
         self._params: dict[tuple, int] = {}
         self._base_params = count_parameters(GPTConfig(**self.base))
         unknown = sorted(set(start) - set(CHANGES))
@@ -101,8 +102,14 @@ class RecipeExplorer(Explorer):
             self._params[key] = count_parameters(config)
         params, base_params = self._params[key], self._base_params
         i = self._run_index(toggles)
-        if i not in self._figures:
-            self._figures[i] = plot_recipe_runs([r["name"] for r in self.runs], self._losses, highlight=i)
+        if self._figure is None:
+            self._figure = plot_recipe_runs([r["name"] for r in self.runs], self._losses)
+        ax = self._figure.axes[0]
+        bars = list(ax.patches)
+        for j, bar in enumerate(bars):
+            bar.set_facecolor("tab:orange" if j == i else "lightgray")
+        # the fast redraw: the axes, labels and title are the saved background; bars and dots are redrawn
+        mark_dynamic(self._figure, bars + list(ax.collections), key="recipe-runs")
         on = [LABELS[n] for n, v in toggles.items() if v] or ["none (GPT-2's recipe)"]
         lines = [f"changes on: {', '.join(on)}",
                  f"parameters: {params:,} ({(params - base_params) / base_params:+.1%} vs GPT-2's recipe)",
@@ -120,4 +127,4 @@ class RecipeExplorer(Explorer):
                 long = long if isinstance(long, list) else [long]
                 line += f"; at twice the trained context: mean {sum(long) / len(long):.3f}"
             lines.append(line)
-        return self._figures[i], "\n".join(lines)
+        return self._figure, "\n".join(lines)
