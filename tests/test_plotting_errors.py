@@ -222,3 +222,16 @@ def test_a_long_learning_rate_schedule_is_drawn_from_a_few_points():
     fig = plotting.plot_lr_schedule(config)
     steps = fig.axes[0].lines[0].get_xdata()
     assert len(steps) <= 2002 and steps[0] == 0 and steps[-1] == config.max_steps and 1000 in steps
+
+
+@pytest.mark.parametrize("call, fragment", [
+    (lambda: plotting.figure_to_png(None), "fig=None must be a matplotlib Figure"),
+    (lambda: plotting.figure_to_png(plotting.new_figure()[0], dpi=0), "dpi=0"),
+    (lambda: plotting.new_figure(nrows=0), "nrows=0 must be at least 1"),
+    (lambda: plotting.new_figure(figsize=(float("nan"), 1)), "figsize="),
+    (lambda: plotting.new_figure(figsize=3), "figsize=3"),
+])
+def test_figure_helpers_name_the_parameter(call, fragment):
+    with pytest.raises(ValueError) as info:
+        call()
+    assert fragment in str(info.value)

@@ -5,6 +5,7 @@ import io
 
 from matplotlib.figure import Figure
 
+from .._checks import check_float, check_int, check_type
 from ._live import is_live, live_png
 from .theme import apply_text_floor, picture_dpi
 
@@ -16,6 +17,16 @@ def new_figure(nrows: int = 1, ncols: int = 1, figsize=(6.4, 3.6), squeeze: bool
     A notebook displays the returned figure when it is the last expression of a cell. Its dpi
     is the theme's (``gptlab.plotting.theme``: 100 in the notebook theme) unless given.
     """
+    check_int("nrows", nrows, min_value=1)
+    check_int("ncols", ncols, min_value=1)
+    try:
+        width, height = figsize
+        figsize = (check_float("figsize[0]", width, min_value=0.1), check_float("figsize[1]", height, min_value=0.1))
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"figsize={figsize!r} must be two positive finite numbers (width, height) in inches: "
+                         f"{err}") from None
+    if dpi is not None:
+        check_float("dpi", dpi, min_value=1)
     fig = Figure(figsize=figsize, dpi=picture_dpi(figsize[0], dpi), layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=squeeze, **subplot_kw)
     return fig, axes
@@ -27,6 +38,8 @@ def figure_to_png(fig: Figure, dpi: int = 80) -> bytes:
     A figure marked by ``mark_dynamic`` and asked for at its own dpi (an explorer's picture) is
     redrawn the fast way: its saved background plus the artists that changed.
     """
+    check_type("fig", fig, Figure, "a matplotlib Figure (e.g. from gptlab.plotting.new_figure())")
+    check_float("dpi", dpi, min_value=1)
     if is_live(fig) and dpi == fig.dpi:
         return live_png(fig)
     buf = io.BytesIO()
