@@ -7,7 +7,12 @@ The same 30 moves are then made again: the first pass meets every setting for th
 matplotlib figure rendered the way the lessons' static figures are is timed too: on a busy
 machine everything is slower, and the ratio to it says what the explorers themselves cost.
 
-Run:  python benchmarks/bench_widgets.py    (about a minute on a 2-core CPU)
+Both themes are measured (``gptlab.plotting.set_theme``): ``notebook`` (80-dpi pictures) and
+``classroom`` (pictures at least 1100 px wide, text at least 16 px, for a projector), each with
+its own explorers and its own bare-figure reference at that theme's size.
+
+Run:  python benchmarks/bench_widgets.py    (about two minutes on a 2-core CPU)
+      python benchmarks/bench_widgets.py --theme classroom   (one theme only)
       python benchmarks/bench_widgets.py --threads 1   (on a busy CPU: idle threads spin-waiting for
                                                          each other can slow PyTorch down many times)
 """
@@ -21,7 +26,8 @@ import numpy as np
 import torch
 
 from gptlab.model import GPT, GPTConfig
-from gptlab.plotting import figure_to_png, new_figure
+from gptlab.plotting import new_figure, set_theme, shown_png
+from gptlab.plotting.theme import THEMES
 from gptlab.tokenizers import CharTokenizer
 from gptlab.widgets import (
     AttentionExplorer,
@@ -33,6 +39,7 @@ from gptlab.widgets import (
 )
 
 TARGET_MS = 100
+MEDIANS: list[tuple[str, float]] = []  # (explorer, median ms of the 1st pass), filled by ``row``
 
 
 def later_explorers() -> list[tuple[str, object, list[dict]]]:
@@ -49,7 +56,7 @@ def later_explorers() -> list[tuple[str, object, list[dict]]]:
     n = len(text)
     return [
         ("SamplingExplorer.from_model (tiny GPT, +40 tokens)", sampling_gpt,
-         [({"temperature": (i % 8) * 0.25}, {"top_k": (i * 7) % 20}, {"top_p": 0.05 + (i % 19) * 0.05},
+         [({"temperature": (i % 8) * 0.25}, {"top_k": (i * 7) % 15}, {"top_p": 0.05 + (i % 19) * 0.05},
            {"repetition_penalty": 1 + (i % 10) / 10})[i % 4] for i in range(30)]),
         ("AttentionExplorer (layer, head, query, mask)", attention,
          [({"layer": i % 2}, {"head": i % 4}, {"query": i % n}, {"causal": bool(i % 2)})[i % 4] for i in range(30)]),
@@ -88,12 +95,13 @@ def bare_figure() -> float:
     start = time.perf_counter()
     fig, ax = new_figure()
     ax.plot([0, 1, 2], [0, 1, 0])
-    figure_to_png(fig, dpi=80)
+    shown_png(fig, explorer=True)  # at the theme's explorer size
     return time.perf_counter() - start
 
 
 def row(name: str, explorer, moves: list[dict], baseline: float) -> str:
     first = [t * 1e3 for t in latencies(explorer, moves)]
+    MEDIANS.append((name, statistics.median(first)))
     again = [t * 1e3 for t in latencies(explorer, moves)]
     median = statistics.median(first)
     p90 = float(np.percentile(first + again, 90))
@@ -104,10 +112,25 @@ def row(name: str, explorer, moves: list[dict], baseline: float) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
+    parser.add_argument("--theme", choices=["both", *THEMES], default="both")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     sentences, source = corpus()
+    summary = []
+    for theme in (THEMES if args.theme == "both" else [args.theme]):
+        set_theme(theme)
+        print(f"\n=== theme: {theme} ===")
+        summary.append((theme, measure(sentences, source)))
+    print("\nmedian redraw, 1st pass (ms):")
+    print(f"{'explorer':<50}" + "".join(f"{theme:>12}" for theme, _ in summary))
+    for i, name in enumerate(name for name, _ in summary[0][1]):
+        print(f"{name:<50}" + "".join(f"{medians[i][1]:>12.1f}" for _, medians in summary))
+    set_theme("notebook")
+
+
+def measure(sentences, source) -> list[tuple[str, float]]:
+    """Every explorer's row for the theme in use; returns (explorer, median ms of the 1st pass)."""
     start = time.perf_counter()
     ngram = NGramExplorer(sentences, n=3, k=0.1, context="i am", max_n=5)
     fit_seconds = time.perf_counter() - start
@@ -138,6 +161,9 @@ def main() -> None:
     print("\n".join(results))
     print(f"{'bare matplotlib figure -> PNG (reference)':<50}{10:>6}{baseline:>10.1f}")
     print(f"\ntarget: median redraw < {TARGET_MS} ms on a 2-core CPU (1st pass: every setting new to the explorer)")
+    medians = MEDIANS[:]
+    MEDIANS.clear()
+    return medians
 
 
 if __name__ == "__main__":
