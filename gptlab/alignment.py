@@ -392,6 +392,9 @@ def dpo_loss(policy_chosen_logps: torch.Tensor, policy_rejected_logps: torch.Ten
     _same_shape(**dict(named))
     _nonempty("policy_chosen_logps", policy_chosen_logps)
     beta = _check_beta(beta)
+    if beta == 0:  # the loss would be log 2 whatever the policy does: nothing to learn
+        raise ValueError("beta=0 must be greater than 0 for DPO: it scales the log-ratios, and at 0 the loss "
+                         "is log 2 for every policy; try 0.1")
     chosen_rewards = beta * (policy_chosen_logps - ref_chosen_logps.detach())
     rejected_rewards = beta * (policy_rejected_logps - ref_rejected_logps.detach())
     loss = -F.logsigmoid(chosen_rewards - rejected_rewards).mean()

@@ -347,3 +347,14 @@ def test_sft_ctrl_c_marks_the_history(tiny_task, monkeypatch):
     monkeypatch.setattr(A, "sft_loss", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
     with pytest.raises(KeyboardInterrupt):
         A.train_sft(model, tok, ["upper: ab => "], ["AB\n"], steps=3, progress=False)
+
+
+def test_dpo_refuses_beta_zero():
+    """At beta = 0 the DPO loss is log 2 for every policy: a silent no-op, so it is refused."""
+    import torch
+
+    from gptlab.alignment import dpo_loss
+
+    x = torch.zeros(3)
+    with pytest.raises(ValueError, match="beta=0 must be greater than 0"):
+        dpo_loss(x, x, x, x, beta=0.0)
