@@ -9,6 +9,6 @@ HINTS = {
     "12.3": ["Section 3's mask is True on the tokens the model must learn to produce: the answer and its stop.",
              "One character is one token. Count the characters of the answer, then add the newline that ends it."],
     "12.4": ["Section 3 trained on N_DEMOS demonstrations; here you train the same base model on far fewer.",
-             "Fewer examples cover fewer of the words and tasks the test asks about; compare the two accuracies "
-             "the cell prints, then decide which word describes the change."],
+             "Fewer examples cover fewer of the words and tasks the test asks about. Write your word, then run "
+             "the cell below it: it prints both accuracies and checks your prediction."],
 }
