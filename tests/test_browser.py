@@ -1,8 +1,7 @@
 """A real browser: JupyterLab on 127.0.0.1, headless Chromium driven by Playwright.
 
-It opens the first lesson, runs every cell, moves a slider with the keyboard as a learner would
-(in the notebook, and again in its RISE slide view),
-and checks that what the widget shows has changed. A screenshot lands in test-artifacts/.
+It opens the first lesson, runs every cell, moves a slider as a learner would (with the keyboard in
+the notebook, with the mouse in its RISE slide view), and checks that what the widget shows has changed. A screenshot lands in test-artifacts/.
 Skips (with the fix) where Debian's Chromium is not installed.
 """
 from __future__ import annotations
@@ -162,6 +161,9 @@ def test_lesson_in_slide_mode_widget_slide_answers_a_slider(lab):
             # 2. the slide view: RISE's page for this notebook, on the kernel session of its path
             page.goto(f"{url}/rise/{NOTEBOOK}?token={token}", timeout=60_000)
             page.wait_for_selector(".reveal .slides section", timeout=60_000)
+            # the widgets draw once the page's widget manager has their models from the kernel:
+            # wait for that before stepping, or the widget's slide can be passed while still empty
+            page.wait_for_selector(".reveal .widget-slider .noUi-handle", state="attached", timeout=60_000)
             present = ".reveal .slides section.present"
             for _ in range(30):  # step slide by slide until the widget's slide is on screen
                 if page.locator(f"{present} .widget-slider .noUi-handle").count():
@@ -174,9 +176,19 @@ def test_lesson_in_slide_mode_widget_slide_answers_a_slider(lab):
             handle.wait_for(timeout=30_000)
             image = page.locator(f"{present} .widget-image").first
             before = image.get_attribute("src")
-            handle.focus()
-            for _ in range(8):
-                page.keyboard.press("ArrowRight")
+            # drag it with the mouse, as a teacher at the projector would (in slide mode the arrow
+            # keys belong to reveal.js, which turns the page instead of moving the slider)
+            page.wait_for_function(  # the slide transition has ended: the handle is inside the window
+                """(sel) => { const r = document.querySelector(sel).getBoundingClientRect();
+                              return r.width > 0 && r.left >= 0 && r.right <= window.innerWidth
+                                     && r.top >= 0 && r.bottom <= window.innerHeight; }""",
+                arg=f"{present} .widget-slider .noUi-handle", timeout=30_000)
+            box = handle.bounding_box()
+            x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+            page.mouse.move(x, y)
+            page.mouse.down()
+            page.mouse.move(x + 60, y, steps=6)
+            page.mouse.up()
             page.wait_for_function(
                 """([sel, old]) => { const img = document.querySelector(sel);
                                      return img && img.getAttribute('src') !== old; }""",
