@@ -1,7 +1,8 @@
 """A real browser: JupyterLab on 127.0.0.1, headless Chromium driven by Playwright.
 
 It opens the first lesson, runs every cell, moves a slider as a learner would (with the keyboard in
-the notebook, with the mouse in its RISE slide view), and checks that what the widget shows has changed. A screenshot lands in test-artifacts/.
+the notebook, with the mouse in its RISE slide view), and checks that what the widget shows has
+changed. A screenshot lands in test-artifacts/.
 Skips (with the fix) where Debian's Chromium is not installed.
 """
 from __future__ import annotations
