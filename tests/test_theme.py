@@ -12,6 +12,7 @@ import io
 import os
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -86,6 +87,10 @@ def _calls():
     from gptlab.train import TrainConfig
 
     g = torch.Generator().manual_seed(0)
+    from gptlab.model import GPTConfig
+    from gptlab.serving import gpus_needed
+    served = gpus_needed(GPTConfig(vocab_size=50257, block_size=1024, n_layer=12, n_head=12, n_embd=768),
+                         "float16", 64, 1024, 20.0, "H100")
     words = ["to", "be", "or", "not", "to", "be", ":", "that"]
     long_words = [f"w{i}" for i in range(30)]  # a crowded heatmap: its labels are drawn small
     w8 = torch.softmax(torch.randn(8, 8, generator=g), -1)
@@ -168,16 +173,41 @@ def _calls():
                                                                                 title="similarity"),
         "plot_softmax_jacobians": lambda: plotting.plot_softmax_jacobians(
             jac_weights, [softmax_jacobian(p) for p in jac_weights], ["soft", "sharp"]),
+        # lessons 12-15
+        "plot_model_comparison": lambda: plotting.plot_model_comparison(
+            {"base": {"accuracy": 0.19, "reward": -0.4, "KL": 0.0, "length": 9.0},
+             "SFT": {"accuracy": 0.51, "reward": 0.6, "KL": 0.0, "length": 5.0}}),
+        "plot_reward_ranking": lambda: plotting.plot_reward_ranking([0.9, 0.3, 1.2, -0.1], [0.1, 0.5, -0.2, -0.6]),
+        "plot_ppo_curves": lambda: plotting.plot_ppo_curves(
+            {"β = 0.5": SimpleNamespace(steps=[0, 1, 2], reward=[0.1, 0.3, 0.4], kl=[0.0, 0.5, 1.0],
+                                        accuracy=[0.5, 0.5, 0.49])}),
+        "plot_answers": lambda: plotting.plot_answers(
+            [{"name": "base", "answer": "abq", "reward": -0.5, "logprob": -3.2, "correct": False},
+             {"name": "SFT", "answer": "cba", "reward": 0.8, "logprob": -1.1, "correct": True}], title="reverse"),
+        "plot_bits_vs_loss": lambda: plotting.plot_bits_vs_loss(
+            {"round-to-nearest": {8: 1.61, 4: 1.70, 3: 1.9}, "GPTQ": {8: 1.60, 4: 1.64, 3: 1.75}}, baseline=1.60),
+        "plot_column_scales": lambda: plotting.plot_column_scales(torch.randn(16, 32, generator=g)),
+        "plot_memory_fit": lambda: plotting.plot_memory_fit(),
+        "plot_gpus_needed": lambda: plotting.plot_gpus_needed(
+            served["by_limit"], served["binding"], served["memory"], title="H100"),
+        "plot_batching": lambda: plotting.plot_batching([1, 2, 4, 8], [10.0, 19.0, 36.0, 60.0], [5.0, 5.2, 5.5, 6.6]),
+        "plot_recipe_runs": lambda: plotting.plot_recipe_runs(
+            ["GPT-2", "+ RMSNorm", "+ SwiGLU"], [[2.10, 2.12], [2.09, 2.11], [2.05, 2.07]], highlight=2),
+        "plot_tokens_per_char": lambda: plotting.plot_tokens_per_char(
+            {"BPE": ([256, 512, 1024], [0.9, 0.6, 0.45]), "characters": ([256, 512, 1024], [1.0, 1.0, 1.0])},
+            marker=(512, 0.6), title="tokens per character"),
     }
 
 
 CALLS = _calls()
 
 
-# the modules of lessons 00-11; a later lesson's module joins this list with a call for each function
-LESSON_MODULES = ("lm", "attention", "dot_product_scaling", "position", "blocks", "training", "gpt", "moe")
+# every lesson's plotting module; a new one joins this list with a call for each of its functions
+LESSON_MODULES = ("lm", "attention", "dot_product_scaling", "position", "blocks", "training", "gpt", "moe",
+                  "alignment", "quantization", "recipe", "tokens")  # lessons 12-15: the last four
 LESSON_EXPLORERS = ("NGramExplorer", "SamplingExplorer", "AttentionExplorer", "BlendExplorer", "LookupExplorer",
-                    "ScalingExplorer", "PositionExplorer", "RouterExplorer")
+                    "ScalingExplorer", "PositionExplorer", "RouterExplorer",
+                    "AlignmentExplorer", "ServingExplorer", "TokenizerExplorer", "RecipeExplorer")  # 12-15
 
 
 def test_every_public_plotting_function_is_covered():
@@ -214,8 +244,35 @@ def _explorers():
         model, tok = fr._tiny_gpt()
         return AttentionExplorer.from_text(model, tok, "to be, or not to be: that is th"), [{"head": 2}]
 
+    def alignment():  # lesson 12: tiny untrained models, the explorer's picture is what is checked
+        import torch
+
+        from gptlab import alignment as A
+        from gptlab.model import GPT, GPTConfig
+        from gptlab.tokenizers import CharTokenizer
+        from gptlab.widgets import AlignmentExplorer
+
+        tok = CharTokenizer().fit(A.web_text(200) + "ABCDEF0123456789")
+
+        def gpt(seed):
+            torch.manual_seed(seed)
+            return GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=24, n_layer=1, n_head=2, n_embd=16)).eval()
+
+        explorer = AlignmentExplorer({"base": gpt(0), "SFT": gpt(1)}, {0.0: gpt(2), 0.5: gpt(3)},
+                                     A.RewardModel(gpt(9)).eval(), tok, instruction="reverse: abc => ", beta=0.5)
+        return explorer, [{"beta": 0.0}, {"instruction": "upper: abc => "}]
+
+    def serving():  # lesson 13
+        from gptlab.model import GPTConfig
+        from gptlab.widgets import ServingExplorer
+
+        lesson = GPTConfig(vocab_size=65, block_size=64, n_layer=2, n_head=4, n_embd=128)
+        return ServingExplorer(models={"lesson 10": lesson}), [
+            {"model": "llama-70b", "dtype": "bfloat16", "gpu": "H100", "context": 4096, "users": 64},
+            {"model": "lesson 10", "dtype": "float32", "gpu": "laptop CPU", "context": 64, "users": 1}]
+
     makers = dict(fr.EXPLORERS)
-    makers.update(attention=attention, attention_long=attention_long)
+    makers.update(attention=attention, attention_long=attention_long, alignment=alignment, serving=serving)
     return makers
 
 
