@@ -12,7 +12,6 @@ import io
 import os
 import subprocess
 import sys
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -82,13 +81,14 @@ def _runs():  # the shape of run_scaling_sweep's result
 
 def _calls():
     """name -> a function that draws the figure with small, typical inputs."""
+    from gptlab.alignment import PPOHistory
     from gptlab.dot_product_scaling import saturation_curve, softmax_jacobian
+    from gptlab.model import GPTConfig
     from gptlab.positional import sinusoidal_encoding
+    from gptlab.serving import gpus_needed
     from gptlab.train import TrainConfig
 
     g = torch.Generator().manual_seed(0)
-    from gptlab.model import GPTConfig
-    from gptlab.serving import gpus_needed
     served = gpus_needed(GPTConfig(vocab_size=50257, block_size=1024, n_layer=12, n_head=12, n_embd=768),
                          "float16", 64, 1024, 20.0, "H100")
     words = ["to", "be", "or", "not", "to", "be", ":", "that"]
@@ -179,8 +179,8 @@ def _calls():
              "SFT": {"accuracy": 0.51, "reward": 0.6, "KL": 0.0, "length": 5.0}}),
         "plot_reward_ranking": lambda: plotting.plot_reward_ranking([0.9, 0.3, 1.2, -0.1], [0.1, 0.5, -0.2, -0.6]),
         "plot_ppo_curves": lambda: plotting.plot_ppo_curves(
-            {"β = 0.5": SimpleNamespace(steps=[0, 1, 2], reward=[0.1, 0.3, 0.4], kl=[0.0, 0.5, 1.0],
-                                        accuracy=[0.5, 0.5, 0.49])}),
+            {"β = 0.5": PPOHistory(steps=[0, 1, 2], reward=[0.1, 0.3, 0.4], kl=[0.0, 0.5, 1.0],
+                                   accuracy=[0.5, 0.5, 0.49])}),
         "plot_answers": lambda: plotting.plot_answers(
             [{"name": "base", "answer": "abq", "reward": -0.5, "logprob": -3.2, "correct": False},
              {"name": "SFT", "answer": "cba", "reward": 0.8, "logprob": -1.1, "correct": True}], title="reverse"),
@@ -245,8 +245,6 @@ def _explorers():
         return AttentionExplorer.from_text(model, tok, "to be, or not to be: that is th"), [{"head": 2}]
 
     def alignment():  # lesson 12: tiny untrained models, the explorer's picture is what is checked
-        import torch
-
         from gptlab import alignment as A
         from gptlab.model import GPT, GPTConfig
         from gptlab.tokenizers import CharTokenizer
