@@ -9,3 +9,12 @@ import os
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+
+def pytest_collection_modifyitems(items):
+    """nbval waits only 5 s for each message after a cell's reply; lesson 10's live loss plot sends
+    a burst of picture updates, and on a busy machine the gap once exceeded that (a red CI on a cell
+    that had finished). Give it 60 s: a hung cell is still stopped by --nbval-cell-timeout."""
+    for item in items:
+        if hasattr(item, "output_timeout"):
+            item.output_timeout = 60
