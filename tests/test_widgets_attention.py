@@ -151,14 +151,20 @@ def test_attention_view_updates_in_place():
     assert shown == [f"{float(v):.2f}" for v in masked[3, :4]]  # row 3 sees 4 keys; the rest is masked
 
 
-def test_attention_view_with_a_backdrop_draws_the_labels_once():
-    plain, _ = _toy_weights()
-    view = AttentionView(WORDS, backdrop_dpi=80)
+def test_live_attention_view_redraws_only_the_heatmap_and_its_numbers():
+    from gptlab.plotting._live import is_live
+
+    plain, masked = _toy_weights()
+    view = AttentionView(WORDS, live=True)
     fig = view.update(plain, query=2)
-    back, front = fig.axes
-    assert back.images[0].get_array().shape[-1] == 4  # the pre-drawn labels, as an RGBA picture
-    assert not front.get_xticks().size and not front.get_yticks().size  # nothing left to lay out
-    np.testing.assert_allclose(front.images[0].get_array(), plain.numpy(), rtol=1e-6)
+    assert is_live(fig)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == WORDS  # the labels stay, drawn once
+    np.testing.assert_allclose(view.image.get_array(), plain.numpy(), rtol=1e-6)
+    view.update(masked, mask=causal_mask(6), query=None)
+    shown = view.image.get_array()
+    assert np.array_equal(np.ma.getmaskarray(shown), (~causal_mask(6)).numpy())  # grey cells
+    assert not is_live(AttentionView(WORDS).update(plain))  # the one-shot picture draws in full
 
 
 def test_token_label_makes_whitespace_visible():

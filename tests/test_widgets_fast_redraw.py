@@ -22,6 +22,7 @@ from gptlab.plotting._live import is_live, mark_dynamic
 from gptlab.plotting.lm import _nice_limit
 from gptlab.tokenizers import CharTokenizer
 from gptlab.widgets import (
+    AttentionExplorer,
     BlendExplorer,
     LookupExplorer,
     NGramExplorer,
@@ -163,11 +164,18 @@ def _tokens():
         {"vocab_size": 300}, {"trained_on": "English"}, {"text": "产品质量很好"}, {"vocab_size": 256}]
 
 
+def _attention():
+    model, tok = _tiny_gpt()
+    return AttentionExplorer.from_text(model, tok, "to be, or not to be", text_box=True), [
+        {"query": 3}, {"head": 2}, {"causal": False}, {"layer": 1}, {"query": -1}, {"causal": True},
+        {"text": "that is the question"}, {"query": 7}]
+
+
 def _recipe():
     return RecipeExplorer(), [{"rmsnorm": True}, {"swiglu": True}, {"gqa": True}, {"rope": True}]
 
 
-EXPLORERS = {"blend": _blend, "lookup": _lookup, "tokens": _tokens,
+EXPLORERS = {"attention": _attention, "blend": _blend, "lookup": _lookup, "tokens": _tokens,
              "ngram": _ngram, "sampling": _sampling, "sampling_continuation": _sampling_continuation,
              "scaling": _scaling, "position": _position,
              "router": _router, "recipe": _recipe}
@@ -189,6 +197,7 @@ def test_fast_redraw_equals_a_full_redraw_after_every_move(name):
 @pytest.mark.parametrize("name, move", [("blend", {"query": 2}), ("ngram", {"k": 0.5}),
                                         ("scaling", {"d": 8}), ("scaling", {"T": 5}),
                                         ("position", {"position": 9}), ("position", {"kind": "rope"}),
+                                        ("attention", {"query": 5}), ("attention", {"causal": False}),
                                         ("tokens", {"vocab_size": 300}), ("recipe", {"rmsnorm": True})])
 def test_a_first_move_draws_only_what_changed(name, move, monkeypatch):
     explorer, _ = EXPLORERS[name]()

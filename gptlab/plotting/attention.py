@@ -20,13 +20,12 @@ import math
 
 import matplotlib
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from . import _inputs as check
 from ._base import new_figure
-from .theme import apply_text_floor, picture_dpi
+from ._live import mark_dynamic
 
 __all__ = [
     "AttentionView",
@@ -270,13 +269,14 @@ class AttentionView:
     ``update(weights, query, mask, title)`` outlines the query's row and writes its weights into
     the cells; with no query every cell is written in when the matrix is small (at most
     ``annotate_all_up_to`` tokens a side). Only the numbers change between redraws, so a widget
-    keeps one view. With ``backdrop_dpi`` the parts that never change (tick labels, axis labels)
-    are drawn once into a picture that sits behind the heatmap: text is what costs most to draw,
-    and this halves a redraw. ``plot_attention_query`` is the one-shot version (no backdrop).
+    keeps one view. With ``live=True`` the figure is marked for the fast redraw
+    (``gptlab.plotting._live``): the parts that never change (tick labels, axis labels) are drawn
+    once and kept as pixels, and each redraw draws only the heatmap, its frame, its numbers, the
+    outline and the title on top. ``plot_attention_query`` is the one-shot version.
     """
 
     def __init__(self, tokens_q, tokens_k=None, annotate_all_up_to: int = 6, annotate_row_up_to: int = 16,
-                 backdrop_dpi: int | None = None):
+                 live: bool = False):
         tokens_k = tokens_q if tokens_k is None else tokens_k
         for name, toks in (("tokens_q", tokens_q), ("tokens_k", tokens_k)):
             if isinstance(toks, str) or not hasattr(toks, "__len__") or len(toks) == 0:
@@ -308,32 +308,18 @@ class AttentionView:
             ax.set_ylabel("query: the token looking")
 
         fig, ax = new_figure(figsize=(width, height))
-        if backdrop_dpi is None:
-            _place(fig, [(ax, box)])
-            decorate(ax)
-        else:
-            static, static_ax = new_figure(figsize=(width, height))
-            _place(static, [(static_ax, box)])
-            decorate(static_ax)
-            # the explorer shows the figure at this dpi (raised by a classroom theme), so bake the backdrop at it
-            backdrop_dpi = picture_dpi(width, backdrop_dpi, explorer=True)
-            static.set_dpi(backdrop_dpi)
-            apply_text_floor(static, backdrop_dpi)
-            self.backdrop_figure = static  # kept so a test can read the texts baked into the backdrop
-            canvas = FigureCanvasAgg(static)
-            canvas.draw()
-            backdrop = np.asarray(canvas.buffer_rgba()).copy()  # (H px, W px, 4)
-            back, ax = ax, fig.add_axes([0, 0, 1, 1])  # the heatmap's axes goes on top of the backdrop
-            _place(fig, [(back, (0, 0, width, height)), (ax, box)])
-            back.imshow(backdrop, extent=(0, 1, 0, 1), aspect="auto", interpolation="nearest")
-            back.set_axis_off()
-            ax.set_xticks([])
-            ax.set_yticks([])
+        _place(fig, [(ax, box)])
+        decorate(ax)
+        self.live = bool(live)
         self.figure, self.ax = fig, ax
 
         cmap = matplotlib.colormaps["Blues"].with_extremes(bad=MASKED_COLOR)
-        self.image = ax.imshow(np.zeros((T_q, T_k)), cmap=cmap, vmin=0.0, vmax=1.0, aspect="auto",
-                               interpolation="nearest")
+        # one flat quad per cell (a QuadMesh): drawn in a few ms at any size, where an image is
+        # resampled to the picture's pixels on every draw (ten times slower at projector size)
+        self.image = ax.pcolormesh(np.arange(T_k + 1) - 0.5, np.arange(T_q + 1) - 0.5, np.zeros((T_q, T_k)),
+                                   cmap=cmap, vmin=0.0, vmax=1.0, antialiased=False, edgecolors="none")
+        ax.set_xlim(-0.5, T_k - 0.5)
+        ax.set_ylim(T_q - 0.5, -0.5)  # row 0 at the top
         size = 8 if T <= 8 else 6.5
         # text artists are reused: one per cell when every cell may be written in, else one row's worth
         n_texts = T_q * T_k if self.annotate_all else (T_k if self.annotate_row else 0)
@@ -351,7 +337,7 @@ class AttentionView:
             raise ValueError(f"weights have shape {w.shape} but this view was built for {self.shape} tokens")
         if query is not None and not 0 <= query < self.shape[0]:
             raise ValueError(f"query={query} is not a row of the weights; choose 0..{self.shape[0] - 1}")
-        self.image.set_data(np.ma.masked_array(w, mask=None if keep is None else ~keep))
+        self.image.set_array(np.ma.masked_array(w, mask=None if keep is None else ~keep))
         if query is None:
             cells = [(i, j) for i in range(w.shape[0]) for j in range(w.shape[1])] if self.annotate_all else []
         else:
@@ -368,6 +354,9 @@ class AttentionView:
         if query is not None:
             self.outline.set_y(query - 0.5)
         self.title.set_text(title or "")
+        if self.live:  # only these change: the labels and the frame stay in the saved background
+            mark_dynamic(self.figure, [self.image, *self.ax.spines.values(), *self.texts, self.outline, self.title],
+                         key="attention")  # the frame too: it lies on the heatmap's edge
         return self.figure
 
 

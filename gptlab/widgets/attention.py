@@ -232,7 +232,7 @@ class AttentionExplorer(Explorer):
             raise
         self._text, self._cache = text, {causal: layers}
         self._tokens_q = self._tokens_k = _tokens("text", [self._tokenizer.vocab[i] for i in ids])
-        self._view = AttentionView(self._tokens_q, self._tokens_k, backdrop_dpi=self.dpi)
+        self._view = AttentionView(self._tokens_q, self._tokens_k, live=True)
         slider = self.controls["query"]
         self._holding = True  # resizing the slider must not start a redraw of its own
         try:
@@ -302,7 +302,7 @@ class AttentionExplorer(Explorer):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= top:
                 allowed = f"-1 (every row) or 0..{top}" if pname == "query" else f"0..{top}"
                 raise ValueError(f"{pname}={value!r} is out of range; choose {allowed}")
-        self._view = AttentionView(self._tokens_q, self._tokens_k, backdrop_dpi=self.dpi)
+        self._view = AttentionView(self._tokens_q, self._tokens_k, live=True)
         self.shown_weights: torch.Tensor | None = None  # (T_q, T_k) on screen
         self.shown_row: torch.Tensor | None = None  # (T_k,) the chosen query's weights, or None
         controls = {
