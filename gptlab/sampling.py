@@ -211,15 +211,49 @@ def next_token_probs(logits, temperature: float = 1.0, top_k: int | None = None,
     probs = F.softmax(scores, dim=-1)                                    # (B, V)
 
     if top_p is not None and top_p < 1.0:
-        sorted_probs, order = torch.sort(probs, dim=-1, descending=True, stable=True)   # (B, V)
-        acc = sorted_probs if sorted_probs.device.type == "mps" else sorted_probs.double()
-        mass_before = torch.cumsum(acc, dim=-1) - acc                   # mass of the tokens ranked above
-        keep_sorted = mass_before < top_p - TOP_P_TOLERANCE             # still short of p: keep this one
-        keep_sorted[:, 0] = True                                         # never an empty nucleus
-        keep = torch.zeros_like(keep_sorted).scatter(-1, order, keep_sorted)
+        keep = _nucleus_from_the_top(probs, top_p)
+        if keep is None:
+            keep = _nucleus(probs, torch.arange(V, device=probs.device).expand(B, V), top_p)
         probs = probs * keep
         probs = probs / probs.sum(dim=-1, keepdim=True)
     return probs if batched else probs.squeeze(0)
+
+
+def _nucleus(probs: torch.Tensor, ids: torch.Tensor, top_p: float) -> torch.Tensor:
+    """Top-p's keep mask over ``probs`` (B, V), from the candidates ``ids`` (B, m) of each row.
+
+    The candidates are ranked by probability, ties in id order (a stable sort of id-ordered
+    candidates), and each is kept while the mass ranked above it is short of ``top_p``.
+    """
+    candidates = probs.gather(-1, ids)
+    sorted_probs, order = torch.sort(candidates, dim=-1, descending=True, stable=True)  # (B, m)
+    acc = sorted_probs if sorted_probs.device.type == "mps" else sorted_probs.double()
+    mass_before = torch.cumsum(acc, dim=-1) - acc                   # mass of the tokens ranked above
+    keep_sorted = mass_before < top_p - TOP_P_TOLERANCE             # still short of p: keep this one
+    keep_sorted[:, 0] = True                                         # never an empty nucleus
+    return torch.zeros_like(probs, dtype=torch.bool).scatter(-1, ids.gather(-1, order), keep_sorted)
+
+
+NUCLEUS_CANDIDATES = 64  # how many of the most likely tokens the fast top-p looks at first
+
+
+def _nucleus_from_the_top(probs: torch.Tensor, top_p: float) -> torch.Tensor | None:
+    """The same keep mask as ``_nucleus`` over the whole vocabulary, found among the most likely
+    tokens only (sorting 50,000 probabilities at every generated token costs a millisecond and
+    more); None when those do not hold the nucleus, and the whole vocabulary must be ranked.
+
+    Exact: the candidates are every token at least as likely as the 64th, ties included, so they
+    are the first ones of the full ranking, in the same order, with the same running mass; every
+    token ranked after them is dropped when they already hold ``top_p``.
+    """
+    B, V = probs.shape
+    if B != 1 or V <= 4 * NUCLEUS_CANDIDATES or probs.device.type != "cpu":
+        return None
+    threshold = torch.topk(probs[0], NUCLEUS_CANDIDATES).values[-1]
+    ids = torch.nonzero(probs[0] >= threshold).flatten()             # in id order, ties included
+    if ids.numel() > 4 * NUCLEUS_CANDIDATES or probs[0, ids].double().sum() < top_p:
+        return None
+    return _nucleus(probs, ids.unsqueeze(0), top_p)
 
 
 def _multinomial(probs: torch.Tensor, num_samples: int, generator: torch.Generator | None) -> torch.Tensor:
@@ -399,9 +433,13 @@ def unseen_ngram_fraction(ids: Sequence, seen: set, n: int = 3) -> float:
     return sum(g not in seen for g in grams) / len(grams) if grams else 0.0
 
 
-def ngram_logits_fn(model, sentence_end: str = "</s>") -> Callable[[list[int]], torch.Tensor]:
+def ngram_logits_fn(model, sentence_end: str = "</s>", cache: bool = False) -> Callable[[list[int]], torch.Tensor]:
     """``logits_fn(ids)`` for an ``NGramLM``, as ``generate`` wants it: the model reads the words of
-    the current sentence (after the last ``sentence_end``), of which it uses the last n - 1."""
+    the current sentence (after the last ``sentence_end``), of which it uses the last n - 1.
+
+    ``cache=True`` keeps the logits of each context it has seen (an explorer asks for the same
+    few contexts again and again); the model must not be refitted while the function is in use.
+    """
     from .ngram import NGramLM  # here, not at the top: ngram imports this module
     check_type("model", model, NGramLM, "a fitted gptlab.ngram.NGramLM")
     model._check_fitted()
@@ -409,11 +447,19 @@ def ngram_logits_fn(model, sentence_end: str = "</s>") -> Callable[[list[int]], 
         check_type("sentence_end", sentence_end, str, "a token string such as '</s>', or None")
     end_id = model.encode([sentence_end])[0] if sentence_end in model.vocab else None
 
+    seen: dict[tuple[int, ...], torch.Tensor] = {}
+
     def logits_fn(ids):
         ids = list(ids)
         if end_id is not None and end_id in ids:
             ids = ids[len(ids) - ids[::-1].index(end_id):]      # after the last sentence end
-        return model.next_token_logits(model.decode(ids[-(model.n - 1):] if model.n > 1 else []))
+        context = tuple(ids[-(model.n - 1):] if model.n > 1 else [])
+        if context in seen:
+            return seen[context].clone()                         # a copy: the caller may change it
+        logits = model.next_token_logits(model.decode(list(context)))
+        if cache:
+            seen[context] = logits.clone()
+        return logits
     return logits_fn
 
 

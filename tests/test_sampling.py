@@ -83,6 +83,33 @@ def test_top_p_keeps_the_smallest_set_reaching_p(device):
     assert close(next_token_probs(LOGITS[perm], top_p=0.6), next_token_probs(LOGITS, top_p=0.6)[perm])
 
 
+def _nucleus_by_hand(probs: torch.Tensor, top_p: float) -> list[bool]:
+    """Top-p in plain Python: rank by probability (ties: lower id first), keep while the mass
+    ranked above is short of p, always keep the first."""
+    p = probs.tolist()
+    keep, mass = [False] * len(p), 0.0
+    for rank, i in enumerate(sorted(range(len(p)), key=lambda i: (-p[i], i))):
+        if rank == 0 or mass < top_p - 1e-6:
+            keep[i] = True
+        mass += p[i]
+    return keep
+
+
+@pytest.mark.parametrize("V, temperature", [(300, 1.0), (3000, 0.3), (3000, 3.0), (50_257, 1.0), (50_257, 0.7)])
+def test_top_p_over_a_large_vocabulary_matches_a_plain_ranking(V, temperature):
+    """Large vocabularies take a fast path (only the most likely tokens are ranked): it must keep
+    exactly the tokens a full ranking keeps, ties and flat distributions included."""
+    g = torch.Generator().manual_seed(V)
+    logits = torch.randn(V, generator=g) * 3
+    logits[10:20] = logits.max()          # ten tokens tied for the top
+    logits[100:400] = logits[5]           # a long tie further down
+    for top_p in (0.01, 0.3, 0.6, 0.9, 0.99):
+        probs = next_token_probs(logits, temperature=temperature, top_p=top_p)
+        unfiltered = next_token_probs(logits, temperature=temperature)
+        assert (probs > 0).tolist() == _nucleus_by_hand(unfiltered, top_p), f"top_p={top_p}"
+        assert close(probs.sum(), 1.0)
+
+
 def test_top_p_is_measured_after_top_k_and_temperature():
     # top_k=3 leaves (0.5, 0.25, 0.15)/0.9; p = 0.8 needs 0.5/0.9 + 0.25/0.9 = 0.833 -> two tokens
     assert close(next_token_probs(LOGITS, top_k=3, top_p=0.8), [0.5 / 0.75, 0.25 / 0.75, 0, 0])
@@ -264,6 +291,24 @@ def test_ngram_logits_fn_reads_the_current_sentence():
     assert torch.equal(fn(ids), lm.next_token_logits(["a"]))
     assert torch.equal(fn(lm.encode(["the", "cat"])), lm.next_token_logits(["the", "cat"]))
     assert torch.equal(fn([]), lm.next_token_logits([]))
+
+
+def test_ngram_logits_fn_with_a_cache_asks_the_model_once_per_context(monkeypatch):
+    from gptlab.ngram import NGramLM
+    sents = [s.split() for s in ["the cat sat", "a dog sat", "the dog ran", "a cat ran"]]
+    lm = NGramLM(3, "kneser-ney").fit(sents)
+    plain, cached = ngram_logits_fn(lm), ngram_logits_fn(lm, cache=True)
+    calls = []
+    original = type(lm).next_token_logits
+    monkeypatch.setattr(type(lm), "next_token_logits", lambda self, context=(): calls.append(tuple(context))
+                        or original(self, context))
+    for words in (["the", "cat"], ["a", "the", "cat"], ["the", "cat", "sat", "</s>", "a"], ["a"], ["the", "cat"]):
+        ids = lm.encode(words)
+        got = cached(ids)
+        assert torch.equal(got, plain(ids))
+        got += 1.0  # the caller may change what it gets: the cache keeps its own copy
+    assert calls.count(("the", "cat")) == 4  # plain asked 3 times, the cached function once
+    assert calls.count(("a",)) == 3          # plain twice, cached once
 
 
 def test_model_logits_fn_is_the_last_position_of_a_gpt():

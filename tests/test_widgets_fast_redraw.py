@@ -92,16 +92,19 @@ def _ngram():
 
 def _sampling():
     g = torch.Generator().manual_seed(0)
-    return SamplingExplorer(torch.randn(300, generator=g) * 2, [f"tok{i}" for i in range(300)],
-                            previous=[1, 2, 3]), [
-        {"temperature": 0.5}, {"top_k": 5}, {"top_p": 0.3}, {"repetition_penalty": 1.8}, {"temperature": 0.0},
+    logits = torch.randn(300, generator=g) * 0.5  # flat enough that each rule keeps several tokens
+    # the text so far holds likely tokens, so the repetition penalty moves bars that are shown
+    return SamplingExplorer(logits, [f"tok{i}" for i in range(300)],
+                            previous=logits.topk(3).indices.tolist()), [
+        {"temperature": 0.5}, {"top_k": 5}, {"top_p": 0.3}, {"repetition_penalty": 1.8},
+        {"temperature": 0.0, "top_p": 1.0},
         {"temperature": 2.0, "top_k": 0, "top_p": 1.0}, {"repetition_penalty": 1.0}]
 
 
 def _sampling_continuation():
     # a bigram-like toy model: the next token's logits depend on the last token only
     table = torch.randn(60, 60, generator=torch.Generator().manual_seed(1)) * 2
-    return SamplingExplorer(table[3], [f"w{i}" for i in range(60)], previous=[1, 2, 3],
+    return SamplingExplorer(table[3], [f"w{i}" for i in range(60)], previous=[*table[3].topk(2).indices.tolist(), 3],
                             next_logits=lambda ids: table[ids[-1]], generate=40), [
         {"temperature": 0.0}, {"temperature": 1.0}, {"top_k": 3}, {"repetition_penalty": 1.8},
         {"temperature": 0.5, "top_k": 0}, {"top_p": 0.3}]
@@ -256,3 +259,16 @@ def test_nice_limit_leaves_room_and_moves_in_steps(largest):
     assert limit <= max(largest * 2.5, 1e-3) or largest > 0.5
     mantissa = limit / 10 ** np.floor(np.log10(limit))
     assert limit == 1.05 or any(np.isclose(mantissa, m) for m in (1, 2, 2.5, 5))
+
+
+def test_encode_png_is_lossless_and_any_png_reader_opens_it():
+    from gptlab.plotting._live import encode_png
+
+    rgba = np.random.default_rng(0).integers(0, 256, size=(37, 53, 4), dtype=np.uint8)  # odd sizes, noise
+    png = encode_png(rgba)
+    image = Image.open(io.BytesIO(png))
+    image.load()  # PIL checks the chunks' CRCs and the deflate stream while decoding
+    assert image.mode == "RGBA" and image.size == (53, 37)
+    assert np.array_equal(np.asarray(image), rgba)
+    with pytest.raises(ValueError, match="RGBA"):
+        encode_png(rgba[..., :3].copy())

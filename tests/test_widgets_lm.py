@@ -124,7 +124,7 @@ def test_sampling_explorer_writes_a_seeded_cached_continuation():
     ex = SamplingExplorer.from_ngram(lm, ["the", "cat"], generate=12, temperature=0.0)
     greedy = generate(ngram_logits_fn(lm), lm.encode(["the", "cat"]), 12, temperature=0)[2:]
     assert ex.continuation == greedy
-    assert "next token after 'the cat'" in ex.figure.axes[0].get_title()
+    assert ex.figure.axes[0].get_title(loc="left") == "next token after 'the cat'"
     ex.set(temperature=1.0)
     sampled = list(ex.continuation)
     assert sampled == generate(ngram_logits_fn(lm), lm.encode(["the", "cat"]), 12, generator=0)[2:]

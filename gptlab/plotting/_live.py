@@ -14,13 +14,14 @@ animated outside ``figure_to_png``.
 """
 from __future__ import annotations
 
-import io
+import struct
+import zlib
 from collections.abc import Hashable, Iterable
 
+import numpy as np
 from matplotlib.artist import Artist
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from PIL import Image
 
 _LIVE = "_gptlab_live"              # (key, dynamic artists) set by mark_dynamic
 _BACKGROUNDS = "_gptlab_backgrounds"  # {full key: saved pixels}, newest last, kept by live_png
@@ -41,11 +42,30 @@ def is_live(fig: Figure) -> bool:
     return _LIVE in fig.__dict__
 
 
+def _png_chunk(tag: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+
+
+def encode_png(rgba: np.ndarray) -> bytes:
+    """A lossless PNG of an (H, W, 4) uint8 picture, made for speed rather than size.
+
+    The PNG goes to the browser at every slider move, not to disk: each row is stored as it is
+    (PNG's filter type 0) and deflated at zlib's level 1. Choosing a filter per row, as PIL and
+    matplotlib do, makes the file 10% smaller and takes three times as long (40 ms for a
+    projector-sized picture on a 2-core CPU, against 13 ms).
+    """
+    height, width, channels = rgba.shape
+    if channels != 4 or rgba.dtype != np.uint8:
+        raise ValueError(f"encode_png takes an (H, W, 4) uint8 RGBA array, got {rgba.dtype} of shape {rgba.shape}")
+    rows = np.zeros((height, 1 + 4 * width), dtype=np.uint8)  # a 0 byte before each row: "no filter"
+    rows[:, 1:] = rgba.reshape(height, 4 * width)
+    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)  # 8 bits, RGBA, deflate, no interlace
+    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header)
+            + _png_chunk(b"IDAT", zlib.compress(rows.tobytes(), 1)) + _png_chunk(b"IEND", b""))
+
+
 def _encode_png(canvas: FigureCanvasAgg) -> bytes:
-    image = Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
-    buf = io.BytesIO()
-    image.save(buf, format="png", compress_level=1)  # fast: the PNG goes to the browser, not to disk
-    return buf.getvalue()
+    return encode_png(np.asarray(canvas.buffer_rgba()))
 
 
 def live_png(fig: Figure) -> bytes:

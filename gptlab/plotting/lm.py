@@ -75,7 +75,7 @@ def new_token_bar_figure(n_bars: int, width: float = 6.4) -> tuple[Figure, objec
     return fig, ax
 
 
-def _fit_margins(ax, labels: Sequence[str], title_lines: int) -> tuple:
+def _fit_margins(ax, labels: Sequence[str], title_lines: int, min_top: float = 0.0) -> tuple:
     """Room for the tick labels on the left, the title above and the x label below (in inches),
     on figures without a layout engine; constrained-layout figures manage themselves.
 
@@ -90,7 +90,7 @@ def _fit_margins(ax, labels: Sequence[str], title_lines: int) -> tuple:
     chars = 4 * math.ceil(max((len(t) for t in labels), default=1) / 4)
     chars = ax.__dict__["_gptlab_label_chars"] = max(chars, ax.__dict__.get("_gptlab_label_chars", 0))
     left = 0.25 + 0.08 * chars     # ~0.6 em per character at 10 pt
-    top, bottom, right = 0.12 + 0.19 * title_lines, 0.5, 0.15
+    top, bottom, right = max(0.12 + 0.19 * title_lines, min_top), 0.5, 0.15
     ax.set_position([left / w, bottom / h, 1 - (left + right) / w, 1 - (top + bottom) / h])
     return (chars, title_lines)
 
@@ -108,18 +108,21 @@ def _nice_limit(largest: float) -> float:
     return 1.05  # unreachable: 10 x 10^k is always enough
 
 
-def _mark_bars_dynamic(ax, containers, key: tuple, static_labels: bool = False, static_x: bool = True) -> None:
+def _mark_bars_dynamic(ax, containers, key: tuple, static_labels: bool = False, static_x: bool = True,
+                       static_text: bool = False) -> None:
     """On an explorer's figure (no layout engine: the margins are fixed) let the next redraw
     draw only the bars, the token labels (unless ``static_labels``), the probability axis
     (unless ``static_x``: then its limits are part of the key, and it moves only in steps), the
-    title, the legend and the frame."""
+    title and the legend (unless ``static_text``: a legend outside the bars, a title that is part
+    of the key) and the frame."""
     fig = ax.figure
     if fig.get_layout_engine() is not None:
         return
-    legend = ax.get_legend()  # drawn again: a long bar may run under it
+    texts = () if static_text else (ax.title, ax.get_legend())  # a legend inside: a long bar may run under it
     mark_dynamic(fig, [*(rect for c in containers for rect in c), *(() if static_labels else (ax.yaxis,)),
-                       *(() if static_x else (ax.xaxis,)), ax.title, legend, *ax.spines.values()],
-                 key=(key, tuple(ax.get_position().bounds), ax.get_ylim(), ax.get_xlim() if static_x else None))
+                       *(() if static_x else (ax.xaxis,)), *texts, *ax.spines.values()],
+                 key=(key, tuple(ax.get_position().bounds), ax.get_ylim(), ax.get_xlim() if static_x else None,
+                      ax.get_title(loc="left") if static_text else None))
 
 
 def _bars_to_update(ax, kind: str, n_bars: int):
@@ -191,7 +194,8 @@ def plot_sampling_before_after(tokens: Sequence, before, after, top: int = 20, t
     """The model's distribution (grey) beside the one decoding samples from (colour).
 
     The ``top`` tokens are the most likely *before* decoding, in that order, so a token that a
-    filter removed shows as a grey bar with nothing beside it.
+    filter removed shows as a grey bar with nothing beside it. The title sits on the left above
+    the bars and the legend on the right, where no bar can run under them.
     """
     before, after = check.probabilities("before", before), check.probabilities("after", after)
     tokens = check.labels("tokens", tokens)
@@ -209,7 +213,7 @@ def plot_sampling_before_after(tokens: Sequence, before, after, top: int = 20, t
                       ax.barh(y + 0.2, after[order], height=0.4, color="C1", label="after decoding rules")]
         ax.invert_yaxis()
         ax.set_xlabel("probability")
-        ax.legend(loc="lower right", fontsize=8)
+        ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False, borderaxespad=0.2)
         ax.grid(axis="x", alpha=0.3)
         ax.set_axisbelow(True)  # grid under the bars, as a fast redraw (bars over the saved grid) shows it
         ax._gptlab_token_bars = ("before-after", order.size, containers)
@@ -219,10 +223,12 @@ def plot_sampling_before_after(tokens: Sequence, before, after, top: int = 20, t
         _set_bar_widths(containers[1], after[order])
     ax.set_yticks(y, labels)
     ax.set_xlim(0, _nice_limit(max(before[order].max(), after[order].max())))
-    ax.set_title(title or "", fontsize=9, y=1.0)  # y given: placed once, not measured at every draw
-    margins = _fit_margins(ax, labels, title_lines=title.count("\n") + 1 if title else 0)
-    # the labels are the most likely tokens *before* decoding: they change only with the model
-    _mark_bars_dynamic(ax, containers, ("before-after", tuple(labels), margins), static_labels=True)
+    ax.set_title(title or "", fontsize=9, y=1.0, loc="left")  # y given: placed once, not measured at every draw
+    margins = _fit_margins(ax, labels, title_lines=title.count("\n") + 1 if title else 0, min_top=0.5)
+    # the labels are the most likely tokens *before* decoding: they change only with the model; the
+    # title and the legend only with the caller
+    _mark_bars_dynamic(ax, containers, ("before-after", tuple(labels), margins), static_labels=True,
+                       static_text=True)
     return fig
 
 

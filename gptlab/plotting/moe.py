@@ -147,7 +147,7 @@ def plot_router_state(tokens: list[str], experts, gates, tokens_per_expert, n_ex
     T, top_k = experts.shape
     n_rows = max(1, math.ceil(T / per_row))
     y_top = _count_limit(max(counts.max(), capacity or 0))
-    key = ("router-state", n_rows, n_experts, per_row, top_k > 2, capacity is not None, y_top)
+    key = ("router-state", n_rows, n_experts, per_row, top_k > 2, capacity is not None)
     parts = fig.__dict__.get("_gptlab_router_state") if fig is not None else None
     if parts is None or parts["key"] != key:
         colors = expert_colors(n_experts)
@@ -188,6 +188,8 @@ def plot_router_state(tokens: list[str], experts, gates, tokens_per_expert, n_ex
         parts = dict(key=key, colors=colors, slots=slots, ax_u=ax_u, bars=bars, fair=fair, cap=cap, legend=legend)
         fig.__dict__["_gptlab_router_state"] = parts
     colors, ax_u = parts["colors"], parts["ax_u"]
+    if ax_u.get_ylim() != (0, y_top):  # the count axis moves in steps: a saved background for each
+        ax_u.set_ylim(0, y_top)
     sep = " " if top_k <= 2 else "\n"  # more than two choices: one per line
     dynamic = []
     for i, (patch, word, choices) in enumerate(parts["slots"]):
@@ -208,5 +210,5 @@ def plot_router_state(tokens: list[str], experts, gates, tokens_per_expert, n_ex
     ax_u.title.set_text(title)
     # the lines and legend lie over the bars, and the frame around them: all drawn again on top
     mark_dynamic(fig, [*parts["bars"], parts["fair"], parts["cap"], ax_u.title, parts["legend"],
-                       *ax_u.spines.values(), *dynamic], key)
+                       *ax_u.spines.values(), *dynamic], (key, y_top))
     return fig

@@ -123,8 +123,12 @@ class Explorer:
                 figure.set_dpi(dpi)  # drawn at the dpi it is shown at, its background can be reused
             _theme.apply_text_floor(figure, dpi)  # the theme's smallest text (none in the notebook theme)
             self.image.value = figure_to_png(figure, dpi=dpi)
-            self.text.value = f"<pre style='margin:0'>{html.escape(summary)}</pre>"
+            self.text.value = self._summary_html(summary)
         self.last_redraw_seconds = time.perf_counter() - start
+
+    @staticmethod
+    def _summary_html(summary: str) -> str:
+        return f"<pre style='margin:0'>{html.escape(summary)}</pre>"
 
     def _show_error(self, message: str) -> None:
         """Show ``message`` in the red line under the picture; the picture stays as it was."""

@@ -1,6 +1,7 @@
 """RouterExplorer: which expert each token of a prompt goes to, in trained MoE GPTs (lesson 11)."""
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass
 
@@ -14,6 +15,8 @@ from ..moe import MoE
 from ..plotting.moe import plot_router_state
 from ._base import Explorer
 from ._validate import initial
+
+FIGURES_KEPT = 4  # tile layouts whose figures (and saved backgrounds) a RouterExplorer keeps
 
 
 @dataclass
@@ -83,6 +86,7 @@ class RouterExplorer(Explorer):
         top_k = self._layers[model][0].top_k if top_k is None else top_k
         self._cache: dict[tuple[str, int, str], tuple[list[str], list[LayerRouting]]] = {}  # forward passes
         self._drawn: dict[tuple, tuple] = {}  # (model, layer, top_k, text) -> (summary, tokens, routing, busiest)
+        self._figures: dict[tuple, Figure] = {}  # a figure per tile layout, see ``render``
         self.routing: LayerRouting | None = None
         self.utilisation: torch.Tensor | None = None
         self.busiest_fraction: float = float("nan")
@@ -163,10 +167,16 @@ class RouterExplorer(Explorer):
         summary, tokens, self.routing, self.busiest_fraction = self._drawn[key]
         self.utilisation, self.aux_loss = self.routing.tokens_per_expert, self.routing.aux_loss
         r = self.routing
+        # one figure per layout (rows of tiles, lines per tile, a capacity line): a text of another
+        # length, and back, finds its figure built and its background saved
+        layout = (math.ceil(len(tokens) / self.per_row), r.gates.shape[1] > 2, r.capacity is not None)
         fig = plot_router_state(tokens, r.experts, r.gates, r.tokens_per_expert,
                                 n_experts=r.tokens_per_expert.numel(), capacity=r.capacity,
                                 title=f"layer {layer}: assignments per expert", per_row=self.per_row,
-                                fig=self.figure)
+                                fig=self._figures.pop(layout, None))
+        self._figures[layout] = fig
+        while len(self._figures) > FIGURES_KEPT:
+            self._figures.pop(next(iter(self._figures)))  # the least recently used
         return fig, summary
 
     def _describe(self, model: str, layer: int, top_k: int, text: str) -> tuple[str, list[str], LayerRouting, float]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 
 import ipywidgets as widgets
 import numpy as np
@@ -151,7 +152,7 @@ class SamplingExplorer(Explorer):
             raise ArgumentTypeError(f"context must be a list of tokens, e.g. text.split() or lm.decode(ids), "
                                     f"got {type(context).__name__}")
         previous = model.encode([w for w in context if w != "<s>"])
-        next_logits = ngram_logits_fn(model)
+        next_logits = ngram_logits_fn(model, cache=True)  # the explorer's model stays as it is
         logits = next_logits(previous)
         return cls(logits, model.vocab, previous=previous, kind="logits", next_logits=next_logits,
                    generate=generate, **kwargs)
@@ -208,9 +209,27 @@ class SamplingExplorer(Explorer):
         return self.join.join(parts)
 
     def redraw(self) -> None:
+        """The picture and the numbers first; then the continuation (``generate`` tokens, one model
+        call each, which may take longer than the picture) is written under them.
+
+        ``last_redraw_seconds`` times the picture, ``last_continuation_seconds`` the text after it
+        (0 when it was cached or ``generate`` is 0). Both are done when ``redraw`` returns.
+        """
         super().redraw()
-        if self.error is None and MARK_OPEN in self.text.value:   # the marks become highlights on screen
-            self.text.value = self.text.value.replace(MARK_OPEN, "<mark>").replace(MARK_CLOSE, "</mark>")
+        self.last_continuation_seconds = 0.0
+        if self.error is not None or not self.generate:
+            return
+        start = time.perf_counter()
+        settings = self._settings
+        self.continuation = self._continue(settings)
+        repeated = repeated_ngram_fraction(self.continuation, self.highlight_n)
+        self.summary += (f"\nthe next {self.generate} tokens under this rule (seed {self.seed}), "
+                         f"{MARK_OPEN}…{MARK_CLOSE} where they repeat a {self.highlight_n}-gram of the text so far; "
+                         f"repeated {self.highlight_n}-grams in them: {repeated:.2f}\n"
+                         + self._marked(self.continuation))
+        shown = self._summary_html(self.summary)  # the marks become highlights on screen
+        self.text.value = shown.replace(MARK_OPEN, "<mark>").replace(MARK_CLOSE, "</mark>")
+        self.last_continuation_seconds = time.perf_counter() - start
 
     def render(self, temperature: float, top_k: int, top_p: float, repetition_penalty: float) -> tuple[Figure, str]:
         settings = dict(temperature=temperature, top_k=top_k or None, top_p=top_p if top_p < 1.0 else None,
@@ -219,7 +238,9 @@ class SamplingExplorer(Explorer):
         described = (f"T = {temperature:g}{' (greedy)' if temperature == 0 else ''}, "
                      f"top-k {top_k or 'off'}, top-p {top_p:g}{' (off)' if top_p >= 1 else ''}, "
                      f"repetition penalty {repetition_penalty:g}")
-        title = described if self.context is None else f"next token after {self.context!r}\n{described}"
+        # the settings are on the sliders and in the first line under the picture; a title that
+        # stays the same is drawn once, not at every move
+        title = None if self.context is None else f"next token after {self.context!r}"
         fig = plot_sampling_before_after(self.tokens, self.before, self.after, top=self.top, title=title,
                                          ax=self._ax)
         h_before, h_after = entropy(self.before), entropy(self.after)
@@ -240,13 +261,7 @@ class SamplingExplorer(Explorer):
                                       generator=torch.Generator().manual_seed(self.seed))
             lines.append(f"{self.n_samples} draws (seed {self.seed}): "
                          + " ".join(_show(self.tokens[i]) for i in draws.tolist()))
-        if self.generate:
-            self.continuation = self._continue(settings)
-            repeated = repeated_ngram_fraction(self.continuation, self.highlight_n)
-            lines.append(f"the next {self.generate} tokens under this rule (seed {self.seed}), "
-                         f"{MARK_OPEN}…{MARK_CLOSE} where they repeat a {self.highlight_n}-gram of the text so far; "
-                         f"repeated {self.highlight_n}-grams in them: {repeated:.2f}")
-            lines.append(self._marked(self.continuation))
+        self._settings = settings  # ``redraw`` writes this rule's continuation under the picture
         return fig, "\n".join(lines)
 
 
