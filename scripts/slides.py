@@ -22,8 +22,12 @@ draw a figure after some prose start subslides (then prose that follows a result
     python scripts/slides.py notebooks/*.ipynb            # write the metadata
     python scripts/slides.py --check notebooks/*.ipynb    # exit 1 if a lesson lacks it or breaks a rule
 
+The notebook also gets RISE's own settings (``metadata.rise``, ``RISE_SETTINGS``): ``scroll``, so
+that a slide taller than the screen (a widget's controls, picture and summary on a 1280x800
+projector) scrolls instead of losing its bottom lines.
+
 To present: open the lesson in JupyterLab, run all cells, then press Alt-R (or the RISE button in
-the notebook toolbar). Only cell metadata is written; sources and outputs are kept byte for byte.
+the notebook toolbar). Only metadata is written; sources and outputs are kept byte for byte.
 """
 from __future__ import annotations
 
@@ -36,6 +40,8 @@ from pathlib import Path
 TYPES = ("slide", "subslide", "fragment", "skip", "notes", "-")
 MIN_SLIDES, MAX_SLIDES = 10, 25
 NOTES_WORDS = 90  # prose longer than this is read from the speaker notes, not from the screen
+
+RISE_SETTINGS = {"scroll": True}  # notebook metadata "rise": passed to reveal.js by jupyterlab-rise
 
 # lesson file name prefix -> {cell id: slide_type}, for a cell the rules read wrongly
 OVERRIDES: dict[str, dict[str, str]] = {}
@@ -116,9 +122,12 @@ def count_slides(types: list[str]) -> int:
     return sum(t in ("slide", "subslide") for t in types)
 
 
-def problems(cells: list[dict], lesson: str = "") -> list[str]:
-    """What is wrong with a lesson's slideshow metadata as it stands ([] when nothing)."""
+def problems(cells: list[dict], lesson: str = "", rise: dict | None = None) -> list[str]:
+    """What is wrong with a lesson's slideshow metadata as it stands ([] when nothing); ``rise``:
+    the notebook's ``metadata.rise``, checked when given."""
     found = []
+    if rise is not None and {k: rise.get(k) for k in RISE_SETTINGS} != RISE_SETTINGS:
+        found.append(f"metadata.rise is {rise}, without {RISE_SETTINGS}; run python scripts/slides.py on it")
     have = [c.get("metadata", {}).get("slideshow", {}).get("slide_type") for c in cells]
     missing = [i for i, t in enumerate(have) if t is None]
     if missing:
@@ -153,6 +162,7 @@ def apply(path: Path) -> tuple[bool, int]:
     types = slide_types(nb["cells"], path.name[:2])
     for cell, kind in zip(nb["cells"], types):
         cell.setdefault("metadata", {}).setdefault("slideshow", {})["slide_type"] = kind
+    nb["metadata"].setdefault("rise", {}).update(RISE_SETTINGS)
     text = json.dumps(nb, indent=1, ensure_ascii=False) + "\n"  # nbformat's own layout
     if text != raw:
         path.write_text(text, encoding="utf-8")
@@ -167,8 +177,9 @@ def main(argv=None) -> int:
     failed = False
     for path in args.notebooks:
         if args.check:
-            cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
-            found = problems(cells, path.name[:2])
+            nb = json.loads(path.read_text(encoding="utf-8"))
+            cells = nb["cells"]
+            found = problems(cells, path.name[:2], rise=nb["metadata"].get("rise", {}))
             n = count_slides([c.get("metadata", {}).get("slideshow", {}).get("slide_type") for c in cells])
             print(f"{path.name}: {n} slides" + ("" if not found else "; " + "; ".join(found)))
             failed |= bool(found)

@@ -1,8 +1,8 @@
 """A real browser: JupyterLab on 127.0.0.1, headless Chromium driven by Playwright.
 
 It opens the first lesson, runs every cell, moves a slider as a learner would (with the keyboard in
-the notebook, with the mouse in its RISE slide view), and checks that what the widget shows has
-changed. A screenshot lands in test-artifacts/.
+the notebook; with the mouse in its RISE slide view, in the classroom theme a projector gets), and
+checks that what the widget shows has changed. A screenshot lands in test-artifacts/.
 Skips (with the fix) where Debian's Chromium is not installed.
 """
 from __future__ import annotations
@@ -38,7 +38,17 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     """A JupyterLab server on loopback, serving a copy of the notebooks (the repo stays untouched)."""
-    workdir = tmp_path_factory.mktemp("lab")
+    yield from _lab(tmp_path_factory, theme="notebook")
+
+
+@pytest.fixture(scope="module")
+def classroom_lab(tmp_path_factory):
+    """The same, started as a teacher would for a projector: GPTLAB_THEME=classroom jupyter lab."""
+    yield from _lab(tmp_path_factory, theme="classroom")
+
+
+def _lab(tmp_path_factory, theme: str):
+    workdir = tmp_path_factory.mktemp(f"lab-{theme}")
     shutil.copy(ROOT / "notebooks" / NOTEBOOK, workdir / NOTEBOOK)
     port, token = _free_port(), "gptlab-test"
     cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
@@ -47,7 +57,8 @@ def lab(tmp_path_factory):
     if os.geteuid() == 0:
         cmd.append("--allow-root")
     log = open(workdir / "lab.log", "w")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=workdir,
+                            env={**os.environ, "GPTLAB_THEME": theme})
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -128,10 +139,12 @@ def test_lesson_runs_and_slider_changes_the_widget(lab):
     assert after_img != before_img
 
 
-def test_lesson_in_slide_mode_widget_slide_answers_a_slider(lab):
-    """RISE (jupyterlab-rise): run the lesson, open it at /rise/<notebook> (its slide view, same kernel),
-    step to the slide that holds the widget, move its slider and see the picture change."""
-    url, token = lab
+def test_lesson_in_slide_mode_widget_slide_answers_a_slider(classroom_lab):
+    """RISE (jupyterlab-rise), in the classroom theme: run the lesson, open it at /rise/<notebook>
+    (its slide view, same kernel), step to the slide that holds the widget, check that its
+    projector-sized picture fits the screen's width and that the slide scrolls when taller than the
+    screen, then move its slider and see the picture change."""
+    url, token = classroom_lab
     artifacts = ROOT / "test-artifacts"
     artifacts.mkdir(exist_ok=True)
     start = time.time()
@@ -184,11 +197,24 @@ def test_lesson_in_slide_mode_widget_slide_answers_a_slider(lab):
                               return r.width > 0 && r.left >= 0 && r.right <= window.innerWidth
                                      && r.top >= 0 && r.bottom <= window.innerHeight; }""",
                 arg=f"{present} .widget-slider .noUi-handle", timeout=30_000)
+            page.wait_for_function(  # and the picture has its final size (reveal.js's transition takes ~1 s)
+                """(sel) => new Promise(done => {
+                       const width = () => document.querySelector(sel + ' .widget-image').getBoundingClientRect().right;
+                       const first = width();
+                       setTimeout(() => done(Math.abs(width() - first) < 0.5), 1000); })""",
+                arg=present, timeout=30_000)
+            fit = page.evaluate(
+                """(sel) => { const img = document.querySelector(sel + ' .widget-image');
+                              const slide = document.querySelector(sel + ' section.present') ||
+                                            document.querySelector(sel);
+                              return {natural: img.naturalWidth, right: img.getBoundingClientRect().right,
+                                      window: window.innerWidth, overflow: getComputedStyle(slide).overflowY,
+                                      content: slide.scrollHeight, shown: slide.clientHeight}; }""", present)
             box = handle.bounding_box()
             x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
             page.mouse.move(x, y)
             page.mouse.down()
-            page.mouse.move(x + 60, y, steps=6)
+            page.mouse.move(x + 30, y, steps=6)  # along the track (short beside 20-px labels), not past it
             page.mouse.up()
             page.wait_for_function(
                 """([sel, old]) => { const img = document.querySelector(sel);
@@ -202,4 +228,8 @@ def test_lesson_in_slide_mode_widget_slide_answers_a_slider(lab):
         finally:
             browser.close()
     assert after != before
+    assert fit["natural"] >= 1100, f"the classroom theme draws explorer pictures 1100 px wide or more: {fit}"
+    assert fit["right"] <= fit["window"], f"the picture runs past the right edge of the screen: {fit}"
+    if fit["content"] > fit["shown"] + 1:  # metadata.rise.scroll: a tall slide scrolls, nothing is cut off
+        assert fit["overflow"] in ("scroll", "auto"), f"a slide taller than the screen does not scroll: {fit}"
     assert time.time() - start < 60, f"the slide-mode test took {time.time() - start:.0f} s"

@@ -25,8 +25,10 @@ def _cell(kind: str, source: str) -> dict:
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name[:2])
 def test_lesson_has_slideshow_metadata_that_keeps_the_rules(path):
-    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
-    assert slides.problems(cells, path.name[:2]) == [], f"run: python scripts/slides.py {path.relative_to(ROOT)}"
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    assert slides.problems(nb["cells"], path.name[:2], rise=nb["metadata"].get("rise", {})) == [], \
+        f"run: python scripts/slides.py {path.relative_to(ROOT)}"
+    assert nb["metadata"]["rise"]["scroll"] is True  # a tall widget slide scrolls on a 1280x800 projector
 
 
 def test_applying_twice_changes_nothing_and_touches_only_the_metadata(tmp_path):
@@ -46,6 +48,7 @@ def test_applying_twice_changes_nothing_and_touches_only_the_metadata(tmp_path):
         assert b_meta.pop("slideshow")["slide_type"] in slides.TYPES
         assert {k: v for k, v in a.items() if k != "metadata"} == {k: v for k, v in b.items() if k != "metadata"}
         assert a["metadata"] == b_meta
+    assert after["metadata"]["rise"] == {**before["metadata"].get("rise", {}), **slides.RISE_SETTINGS}
 
 
 def test_the_rules_on_a_made_up_lesson():
