@@ -40,6 +40,17 @@ def test_toggles_change_parameters_cache_and_the_highlighted_run(ex):
     assert "not measured for this combination" in ex.summary and ex.error is None
 
 
+def test_a_run_trained_at_a_matched_mlp_width_is_counted_at_that_width():
+    runs = [*RUNS[:2], dict(RUNS[2], mlp_hidden=180)]  # as the recipe script saves them
+    ex = RecipeExplorer(runs, BASE)
+    ex.set(rmsnorm=True, swiglu=True)
+    assert f"parameters: {real_params(norm_type='rmsnorm', activation='swiglu', mlp_hidden=180):,}" in ex.summary
+    assert "MLP width 180 (set so the trained run matches" in ex.summary
+    ex.set(rope=True)  # no run: the default width (8/3 of 64 for SwiGLU)
+    assert f"{real_params(norm_type='rmsnorm', activation='swiglu', pos='rope'):,}" in ex.summary
+    assert "MLP width 171 (the default)" in ex.summary
+
+
 def test_redraws_reuse_their_pictures(ex):
     first = ex.figure
     ex.set(rmsnorm=True)
@@ -89,4 +100,5 @@ def test_with_the_recipe_checkpoint_each_run_shows_its_own_parameters_and_loss()
             toggles[change] = True
         ex.set(**toggles)
         assert f"parameters: {r['params']:,}" in ex.summary, r["name"]
+        assert abs(r["params"] / runs[0]["params"] - 1) < 0.005, f"{r['name']} is not at GPT-2's parameter count"
         assert f"mean {sum(r['val_loss']) / len(r['val_loss']):.3f}" in ex.summary

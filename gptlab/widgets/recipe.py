@@ -2,6 +2,8 @@
 parameters, its KV cache per token, and the measured loss of the precomputed runs."""
 from __future__ import annotations
 
+import dataclasses
+
 import ipywidgets as widgets
 from matplotlib.figure import Figure
 
@@ -42,7 +44,9 @@ class RecipeExplorer(Explorer):
     block_size, and optionally vocab_size); ``vocab_size``: its vocabulary, if base has none (the
     checkpoint's base has the characters of the first 1 MB of Shakespeare).
     Parameters and cache are computed for any combination; a loss exists only for the
-    combinations that were trained (the recipe's changes added in order).
+    combinations that were trained (the recipe's changes added in order). A trained run that
+    carries ``mlp_hidden`` (the recipe matches every run's parameters to GPT-2's by its MLP width)
+    is counted at that width; any other combination at the default width.
     """
 
     def __init__(self, runs: list[dict] | None = None, base: dict | None = None, vocab_size: int | None = None,
@@ -96,12 +100,16 @@ class RecipeExplorer(Explorer):
         return None
 
     def render(self, **toggles) -> tuple[Figure, str]:
+        i = self._run_index(toggles)
         config = self.config(**toggles)
-        key = tuple(sorted(toggles.items()))
+        default_width = config.mlp_width
+        hidden = self.runs[i].get("mlp_hidden") if i is not None else None
+        if hidden is not None:  # the model as it was trained, its MLP widened to GPT-2's count
+            config = dataclasses.replace(config, mlp_hidden=int(hidden))
+        key = (tuple(sorted(toggles.items())), hidden)
         if key not in self._params:
             self._params[key] = count_parameters(config)
         params, base_params = self._params[key], self._base_params
-        i = self._run_index(toggles)
         if self._figure is None:
             self._figure = plot_recipe_runs([r["name"] for r in self.runs], self._losses)
         ax = self._figure.axes[0]
@@ -113,7 +121,9 @@ class RecipeExplorer(Explorer):
         mark_dynamic(self._figure, bars + list(ax.collections) + list(ax.spines.values()), key="recipe-runs")
         on = [LABELS[n] for n, v in toggles.items() if v] or ["none (GPT-2's recipe)"]
         lines = [f"changes on: {', '.join(on)}",
-                 f"parameters: {params:,} ({(params - base_params) / base_params:+.1%} vs GPT-2's recipe)",
+                 f"parameters: {params:,} ({(params - base_params) / base_params:+.1%} vs GPT-2's recipe)"
+                 + (f", MLP width {config.mlp_width} (set so the trained run matches GPT-2's count)"
+                    if config.mlp_width != default_width else f", MLP width {config.mlp_width} (the default)"),
                  f"KV cache per token: {config.kv_cache_per_token(2):,} bytes in float16"]
         if i is None:
             order = " → ".join(LABELS[n] for n in CHANGES)

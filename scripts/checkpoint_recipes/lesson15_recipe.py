@@ -1,6 +1,9 @@
 """Lesson 15's experiments: turn on the modern recipe one change at a time on lesson 11's small
 char-level GPT (2 blocks, 4 heads, width 64, context 32, first 1 MB of Shakespeare), every run
-seeded and trained the same number of steps with the same settings.
+seeded and trained the same number of steps with the same settings, and at the same parameter
+count: each run's MLP width is the one that brings its parameters closest to GPT-2's recipe (RoPE
+drops the position table, GQA half of k and v, untying adds an output matrix; the MLP takes up
+the difference, as real models choose their MLP width for a budget).
 
 Saves the last model (the full recipe, last seed) as checkpoint ``lesson15_recipe``; the results of every run
 (parameters, KV cache per token, validation loss at the trained context of 32 and beyond it at 64,
@@ -14,7 +17,7 @@ import time
 import torch
 
 from gptlab import data, pretrained
-from gptlab.model import GPT, GPTConfig
+from gptlab.model import GPT, GPTConfig, count_parameters
 from gptlab.tokenizers import CharTokenizer
 from gptlab.train import TrainConfig, Trainer, encode_splits
 
@@ -24,7 +27,8 @@ NAME = "lesson15_recipe"
 LESSON = 15
 DESCRIPTION = ("Lesson 15's full modern recipe (RMSNorm, SwiGLU, RoPE, GQA with 2 KV heads, no biases, untied) on "
                "lesson 11's 2-block, 4-head, width-64 char GPT, 300 steps of 16 x 32 characters of Shakespeare; "
-               "meta['runs'] holds every step of the recipe, each trained the same way with seeds 0, 1, 2")
+               "meta['runs'] holds every step of the recipe, each trained the same way with seeds 0, 1, 2, "
+               "its MLP widened or narrowed to GPT-2's parameter count")
 STEPS = 300
 SEEDS = (0, 1, 2)
 TRAIN_T = 32  # the context the models train on
@@ -43,6 +47,18 @@ RUNS: list[tuple[str, dict]] = [
     ("untied", dict(norm_type="rmsnorm", activation="swiglu", pos="rope", n_kv_head=2, bias=False,
                     tie_weights=False)),
 ]
+
+
+def matched_mlp_hidden(fields: dict, target: int) -> int:
+    """The MLP width whose model (``GPTConfig(**fields, mlp_hidden=...)``) has the parameter count
+    closest to ``target``: the count grows by the same step for every unit of width, so two
+    counts give the answer, and the neighbours are checked."""
+    def count(hidden: int) -> int:
+        return count_parameters(GPTConfig(**fields, mlp_hidden=hidden))
+    start = GPTConfig(**fields).mlp_width
+    step = count(start + 1) - count(start)
+    guess = max(1, start + round((target - count(start)) / step))
+    return min((h for h in (guess - 1, guess, guess + 1) if h >= 1), key=lambda h: (abs(count(h) - target), h))
 
 
 @torch.no_grad()
@@ -65,9 +81,13 @@ def make(device: str = "cpu") -> dict:
                                warmup_steps=20, eval_interval=STEPS, eval_steps=8, seed=0, progress=False,
                                device=device)
     runs = []
+    target = count_parameters(GPTConfig(vocab_size=tok.vocab_size, **BASE))  # GPT-2's recipe
     for name, changes in RUNS:
-        config = GPTConfig(vocab_size=tok.vocab_size, **BASE, **changes)
-        run = dict(name=name, changes=changes, kv_cache_per_token=config.kv_cache_per_token(4),  # float32 bytes
+        fields = dict(vocab_size=tok.vocab_size, **BASE, **changes)
+        hidden = matched_mlp_hidden(fields, target)
+        config = GPTConfig(**fields, mlp_hidden=hidden)
+        run = dict(name=name, changes=changes, mlp_hidden=hidden, default_mlp_hidden=GPTConfig(**fields).mlp_width,
+                   kv_cache_per_token=config.kv_cache_per_token(4),  # float32 bytes
                    seeds=list(SEEDS), val_loss=[], val_loss_long=[], train_seconds=[])
         for seed in SEEDS:  # the seed fixes the initial weights and the batches
             torch.manual_seed(seed)
