@@ -213,7 +213,8 @@ class SamplingExplorer(Explorer):
         call each, which may take longer than the picture) is written under them.
 
         ``last_redraw_seconds`` times the picture, ``last_continuation_seconds`` the text after it
-        (0 when it was cached or ``generate`` is 0). Both are done when ``redraw`` returns.
+        (a fraction of a millisecond when this setting's continuation is cached, 0 when ``generate``
+        is 0). Both are done when ``redraw`` returns.
         """
         super().redraw()
         self.last_continuation_seconds = 0.0
