@@ -300,7 +300,7 @@ class AttentionView:
 
         def decorate(ax):  # what never changes: the token labels and the axis labels
             ax.set_xlim(-0.5, T_k - 0.5)
-            ax.set_ylim(T_q - 0.5, -0.5)  # row 0 at the top, as imshow draws it
+            ax.set_ylim(T_q - 0.5, -0.5)  # row 0 at the top, as plot_attention (imshow) draws it
             ax.set_xticks(np.arange(T_k), self.labels_k, rotation=90 if rotated else 0)
             ax.set_yticks(np.arange(T_q), self.labels_q)
             ax.tick_params(length=0, labelsize=9 if T <= 12 else 7 if T <= 24 else 5)
@@ -318,8 +318,6 @@ class AttentionView:
         # resampled to the picture's pixels on every draw (ten times slower at projector size)
         self.image = ax.pcolormesh(np.arange(T_k + 1) - 0.5, np.arange(T_q + 1) - 0.5, np.zeros((T_q, T_k)),
                                    cmap=cmap, vmin=0.0, vmax=1.0, antialiased=False, edgecolors="none")
-        ax.set_xlim(-0.5, T_k - 0.5)
-        ax.set_ylim(T_q - 0.5, -0.5)  # row 0 at the top
         size = 8 if T <= 8 else 6.5
         # text artists are reused: one per cell when every cell may be written in, else one row's worth
         n_texts = T_q * T_k if self.annotate_all else (T_k if self.annotate_row else 0)
