@@ -11,6 +11,7 @@ One module per idea of the course, in the order the lessons meet them:
 - ``scaling_laws``: bigger models, lower loss (the other "scaling")            (lesson 10)
 - ``moe``: mixture of experts                                                  (lesson 11)
 - ``plotting`` (matplotlib figures) and ``widgets`` (ipywidgets explorers over them)
+- ``i18n``: the course in Chinese too (``gptlab.set_language("zh_CN")``, ``python -m gptlab.i18n``)
 
 Submodules are imported on first use: ``import gptlab`` stays fast, and
 ``from gptlab.attention import MultiHeadAttention`` reads the file whose name says what it holds.
@@ -19,6 +20,7 @@ from importlib import import_module
 
 from . import _notebook
 from .device import available_devices, describe_device, fastest_num_threads, pick_device
+from .i18n import get_language, set_language
 
 _notebook.install()  # inside Jupyter: a cell run too early says which cell to run first
 
@@ -30,7 +32,8 @@ _SUBMODULES = ("data", "tokenizers", "ngram", "neural_lm", "sampling", "attentio
                # lessons 12-15 (each module arrives with its lesson)
                "pretrained", "alignment", "quantization", "serving", "distributed")
 
-__all__ = ["available_devices", "describe_device", "fastest_num_threads", "pick_device", *_SUBMODULES]
+__all__ = ["available_devices", "describe_device", "fastest_num_threads", "pick_device", "set_language", "get_language",
+           *_SUBMODULES]
 
 
 def __getattr__(name: str):
