@@ -185,8 +185,10 @@ def extract(lang: str, lessons: list[Path] | None = None) -> dict[str, dict[str,
                        "Content-Transfer-Encoding": "8bit"}
         counts = {"kept": 0, "new": 0, "stale": 0, "dropped": 0}
         for unit in notebook_units(_load(path)):
-            entry = polib.POEntry(msgctxt=unit.context, msgid=unit.text, msgstr="",
-                                  comment=f"{unit.kind}, cell {unit.cell}")
+            note = f"{unit.kind}, cell {unit.cell}"
+            if unit.kind == "string":
+                note += f", between {unit.prefix}...{unit.suffix}: keep the {{}} fields and escapes"
+            entry = polib.POEntry(msgctxt=unit.context, msgid=unit.text, msgstr="", comment=note)
             before = by_context.get(unit.context)
             if before is not None and before.msgid == unit.text:
                 entry.msgstr, entry.flags = before.msgstr, list(before.flags)
