@@ -254,21 +254,36 @@ def translate_notebook(nb: dict, translations: dict[str, str], lang: str) -> dic
         out["cells"][i]["source"] = _replace_spans(_source(nb["cells"][i]), edits)
     first_code = next((c for c in out["cells"] if c["cell_type"] == "code"), None)
     if first_code is not None:
-        src = _source(first_code)
-        line = LANGUAGE_LINE.format(lang=lang, comment=LANGUAGE_COMMENT.get(lang, "figures and explorers too"))
-        lines = src.splitlines(keepends=True)
-        at = next((k + 1 for k in range(len(lines) - 1, -1, -1)
-                   if re.match(r"^(import |from \S+ import )", lines[k])), 0)
-        if "import gptlab\n" not in lines[:at]:
-            line = "import gptlab\n" + line
-        lines.insert(at, line + "\n")
-        first_code["source"] = "".join(lines)
+        first_code["source"] = _with_language_line(_source(first_code), lang)
     out.setdefault("metadata", {})["language_info"] = nb.get("metadata", {}).get("language_info", {})
     out["metadata"]["gptlab"] = {"language": lang, "source": f"notebooks/{lesson_name(nb)}.ipynb"}
     for cell in out["cells"]:
         if isinstance(cell.get("source"), str):
             cell["source"] = cell["source"].splitlines(keepends=True)
     return out
+
+
+def _with_language_line(src: str, lang: str) -> str:
+    """The first code cell with ``gptlab.set_language(lang)`` after its last top-level import
+    statement (a parenthesised import over several lines included)."""
+    import ast
+
+    line = LANGUAGE_LINE.format(lang=lang, comment=LANGUAGE_COMMENT.get(lang, "figures and explorers too"))
+    try:
+        tree = ast.parse(src)
+    except SyntaxError:
+        tree = None
+    imports = [n for n in (tree.body if tree else []) if isinstance(n, (ast.Import, ast.ImportFrom))]
+    at = imports[-1].end_lineno if imports else 0
+    has_gptlab = any(isinstance(n, ast.Import) and any(a.name == "gptlab" and a.asname is None for a in n.names)
+                     for n in imports)
+    if not has_gptlab:
+        line = "import gptlab\n" + line
+    lines = src.splitlines(keepends=True)
+    if at and not lines[at - 1].endswith("\n"):
+        lines[at - 1] += "\n"
+    lines.insert(at, line + "\n")
+    return "".join(lines)
 
 
 def lesson_name(nb: dict) -> str:
@@ -339,7 +354,10 @@ def load_glossary(lang: str) -> list[tuple[str, str]]:
 
 
 def _term_pattern(term: str) -> re.Pattern:
-    return re.compile(r"(?<![A-Za-z])" + re.escape(term) + r"(?:s|es)?(?![A-Za-z])", re.IGNORECASE)
+    """The term as a word (plurals too), not as part of a name in code: not after a letter, ``_``
+    or ``.`` (``F.cross_entropy``, ``gptlab.attention``), not before a letter, ``_``, ``(`` or
+    ``.name`` (``perplexity()``, ``attention.py``)."""
+    return re.compile(r"(?<![A-Za-z_.])" + re.escape(term) + r"(?:s|es)?(?![A-Za-z_(]|\.[A-Za-z])", re.IGNORECASE)
 
 
 def _compiled(glossary: list[tuple[str, str]]) -> list[tuple[str, str, re.Pattern]]:
