@@ -5,8 +5,9 @@ The English notebooks in ``notebooks/`` are the source. What a learner reads is 
 
 - a markdown cell, whole (``msgctxt "<cell id>"``);
 - a comment in a code cell (``msgctxt "<cell id>:comment:<k>"``, the text after ``#``);
-- a sentence a code cell prints: a string literal inside ``print(...)`` with at least two words
-  outside its ``{}`` fields (``msgctxt "<cell id>:string:<k>"``, the text between the quotes).
+- a string a code cell shows: a literal inside ``print(...)``, a checker's or a plotting call,
+  or given as a ``title=``/``label=``/``explain=``... (``msgctxt "<cell id>:string:<k>"``, the text
+  between the quotes; see ``code_units``).
 
 Code, formulas and API names are never units, and outputs are never translated by hand: the
 built notebook is run, so what it prints comes from the translated code.
@@ -32,7 +33,7 @@ REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "notebooks"
 LOCALE = REPO / "locale"
 SKIP_COMMENT = re.compile(r"^\s*(NBVAL_\w+|noqa\b|type:|pragma\b|fmt:|ruff:)")
-WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
+WORD = re.compile(r"[A-Za-z][A-Za-z'-]+")  # two letters or more: "x" or "k" is a symbol, not a word
 FIELD = re.compile(r"\{[^{}]*\}")
 LANGUAGE_LINE = "gptlab.set_language({lang!r})  # {comment}"
 LANGUAGE_COMMENT = {"zh_CN": "图和交互控件也用中文"}
@@ -90,13 +91,19 @@ PROSE_KEYWORDS = {"title", "suptitle", "xlabel", "ylabel", "label", "labels", "e
                   "caption", "note"}
 
 
-def _is_prose_string(calls: list[str], keywords: list[str | None]) -> bool:
-    """A string is read as prose inside print(...), a checker's or a plotting function's call (a
-    legend's names in a dict or list included), or as a title or label."""
+def _prose_words(calls: list[str], keywords: list[str | None]) -> int:
+    """How many words a string needs to be read as prose here (0: it is not prose).
+
+    Inside ``print(...)``, a checker's call or a ``title=``/``label=``... keyword, one word is
+    enough (a table header, "device:"); inside a plotting function's call, where token lists are
+    data, a legend's name needs two.
+    """
     named = [c for c in calls if c]
+    if any(k in PROSE_KEYWORDS for k in keywords[-2:] if k):
+        return 1
     if named and PROSE_CALLS.match(named[-1]) and (calls[-1] == named[-1] or named[-1] != "print"):
-        return True
-    return any(k in PROSE_KEYWORDS for k in keywords[-2:] if k)
+        return 2 if named[-1].startswith("plot_") else 1
+    return 0
 
 
 def code_units(source: str, cell_id: str, cell: int) -> list[Unit]:
@@ -138,9 +145,9 @@ def code_units(source: str, cell_id: str, cell: int) -> list[Unit]:
                 units.append(Unit(f"{cell_id}:comment:{n_comment}", text, "comment", cell, tok.start, tok.end,
                                   "# ", ""))
                 n_comment += 1
-        elif tok.type == tokenize.STRING and _is_prose_string(calls, keywords):
+        elif tok.type == tokenize.STRING and (need := _prose_words(calls, keywords)):
             parts = _string_parts(tok.string)
-            if parts is not None and _words_outside_fields(parts[1]) >= 2:
+            if parts is not None and _words_outside_fields(parts[1]) >= need:
                 units.append(Unit(f"{cell_id}:string:{n_string}", parts[1], "string", cell, tok.start, tok.end,
                                   parts[0], parts[2]))
                 n_string += 1
@@ -368,8 +375,8 @@ def _compiled(glossary: list[tuple[str, str]]) -> list[tuple[str, str, re.Patter
 def glossary_misses(english: str, translation: str, terms) -> list[tuple[str, str]]:
     """The (term, rendering) pairs the English uses but the translation lacks. A term inside a
     longer one (the 'embedding' of 'position embedding') answers to the longer term only; code
-    spans are not prose and are skipped."""
-    text = CODE_SPAN.sub(" ", english)
+    spans and ``{}`` fields are not prose and are skipped."""
+    text = FIELD.sub(" ", CODE_SPAN.sub(" ", english))  # {fields} of an f-string are code too
     misses = []
     for en, zh, pattern in terms:
         if pattern.search(text):
