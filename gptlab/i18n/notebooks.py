@@ -175,6 +175,14 @@ def _load(path: Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def _cell_of(context: str) -> str:
+    return context.split(":", 1)[0]
+
+
+def _kind_of(context: str) -> str:
+    return context.split(":")[1] if ":" in context else "markdown"
+
+
 def extract(lang: str, lessons: list[Path] | None = None) -> dict[str, dict[str, int]]:
     """Bring each lesson's catalog up to date with its English notebook -> counts per lesson."""
     import polib
@@ -183,9 +191,18 @@ def extract(lang: str, lessons: list[Path] | None = None) -> dict[str, dict[str,
     for path in lessons or lesson_notebooks():
         lesson = path.stem
         po_path = catalog_path(lang, lesson)
-        old = polib.pofile(str(po_path)) if po_path.exists() else None
-        by_context = {e.msgctxt: e for e in old} if old is not None else {}
-        by_text = {e.msgid: e for e in old if e.msgstr and not e.fuzzy} if old is not None else {}
+        old = list(polib.pofile(str(po_path))) if po_path.exists() else []
+        by_context = {e.msgctxt: e for e in old}
+        # what each English text was translated as, in its cell (a fuzzy entry's translation is
+        # that of its previous English): a unit that only moved within its cell, or to another
+        # cell, keeps its translation
+        in_cell, anywhere = {}, {}
+        for e in old:
+            english = e.previous_msgid if e.fuzzy and e.previous_msgid else e.msgid
+            if e.msgstr and (not e.fuzzy or e.previous_msgid):
+                key = (_cell_of(e.msgctxt), _kind_of(e.msgctxt), english)
+                in_cell.setdefault(key, e.msgstr)
+                anywhere.setdefault(english, e.msgstr)
         po = polib.POFile(wrapwidth=0)
         po.metadata = {"Project-Id-Version": f"gptlab {lesson}", "Language": lang,
                        "MIME-Version": "1.0", "Content-Type": "text/plain; charset=UTF-8",
@@ -197,18 +214,21 @@ def extract(lang: str, lessons: list[Path] | None = None) -> dict[str, dict[str,
                 note += f", between {unit.prefix}...{unit.suffix}: keep the {{}} fields and escapes"
             entry = polib.POEntry(msgctxt=unit.context, msgid=unit.text, msgstr="", comment=note)
             before = by_context.get(unit.context)
+            same = in_cell.get((_cell_of(unit.context), unit.kind, unit.text)) or anywhere.get(unit.text)
             if before is not None and before.msgid == unit.text:
                 entry.msgstr, entry.flags = before.msgstr, list(before.flags)
                 entry.previous_msgid = before.previous_msgid
+                if before.fuzzy and same:  # this very English was translated elsewhere in its cell
+                    entry.msgstr, entry.flags, entry.previous_msgid = same, [], None
+                counts["stale" if "fuzzy" in entry.flags else "kept"] += 1
+            elif same is not None:  # the same English, moved
+                entry.msgstr = same
                 counts["kept"] += 1
-            elif before is not None and before.msgstr:
+            elif before is not None and before.msgstr:  # the English here changed: stale
                 entry.msgstr, entry.flags = before.msgstr, ["fuzzy"]
                 entry.previous_msgid = before.previous_msgid if before.fuzzy and before.previous_msgid \
                     else before.msgid
                 counts["stale"] += 1
-            elif unit.text in by_text:  # the same English moved to another place
-                entry.msgstr = by_text[unit.text].msgstr
-                counts["kept"] += 1
             else:
                 counts["new"] += 1
             po.append(entry)
