@@ -23,8 +23,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lesson", action="append", default=[],
                         help="only the lessons whose file name starts with this (e.g. 03); repeatable")
     parser.add_argument("--no-run", action="store_true", help="build: write the notebooks without running them")
+    parser.add_argument("--force", action="store_true",
+                        help="build: rerun every notebook, even those whose sources did not change")
     parser.add_argument("--started", action="store_true",
-                        help="check: only the lessons already built into notebooks/LANG (while a translation is under way)")
+                        help="check: only the lessons already built into notebooks/LANG "
+                             "(while a translation is under way)")
     args = parser.parse_args(argv)
     lessons = [p for p in nbs.lesson_notebooks() if not args.lesson or any(p.name.startswith(x) for x in args.lesson)]
     if args.lesson and not lessons:
@@ -36,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         print("gptlab (package strings): " + ", ".join(f"{v} {k}" for k, v in counts.items()))
         return 0
     if args.command == "build":
-        for lesson, what in nbs.build(args.lang, lessons, run=not args.no_run).items():
+        for lesson, what in nbs.build(args.lang, lessons, run=not args.no_run, force=args.force).items():
             print(f"{lesson}: {what}", flush=True)
         return 0
     problems = nbs.check(args.lang, lessons, started_only=args.started)

@@ -53,6 +53,13 @@ class Unit:
     suffix: str = ""  # its closing quote
 
 
+def _rel(path: Path) -> str:
+    try:
+        return str(path.relative_to(REPO))
+    except ValueError:
+        return str(path)
+
+
 def lesson_notebooks() -> list[Path]:
     """The English lessons, in order."""
     return sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
@@ -188,7 +195,7 @@ def extract(lang: str, lessons: list[Path] | None = None) -> dict[str, dict[str,
     import polib
 
     report = {}
-    for path in lessons or lesson_notebooks():
+    for path in (lesson_notebooks() if lessons is None else lessons):
         lesson = path.stem
         po_path = catalog_path(lang, lesson)
         old = list(polib.pofile(str(po_path))) if po_path.exists() else []
@@ -321,14 +328,15 @@ def _same_sources(a: dict, b: dict) -> bool:
     return [(c["cell_type"], _source(c)) for c in a["cells"]] == [(c["cell_type"], _source(c)) for c in b["cells"]]
 
 
-def build(lang: str, lessons: list[Path] | None = None, run: bool = True) -> dict[str, str]:
+def build(lang: str, lessons: list[Path] | None = None, run: bool = True, force: bool = False) -> dict[str, str]:
     """Write ``notebooks/<lang>/<lesson>.ipynb`` for each lesson that has a catalog -> what happened.
 
     A notebook whose translated sources are unchanged keeps its committed outputs; a changed one
-    is run top to bottom (``run=True``) so its outputs come from the translated code.
+    is run top to bottom (``run=True``) so its outputs come from the translated code. ``force``
+    reruns every one (after the package's own strings or pictures changed).
     """
     report = {}
-    for path in lessons or lesson_notebooks():
+    for path in (lesson_notebooks() if lessons is None else lessons):
         lesson = path.stem
         if not catalog_path(lang, lesson).exists():
             report[lesson] = "no catalog"
@@ -337,7 +345,7 @@ def build(lang: str, lessons: list[Path] | None = None, run: bool = True) -> dic
         nb.setdefault("metadata", {}).setdefault("gptlab", {})["lesson"] = lesson
         new = translate_notebook(nb, _translations(lang, lesson), lang)
         target = built_path(lang, lesson)
-        if target.exists() and _same_sources(new, _load(target)):
+        if not force and target.exists() and _same_sources(new, _load(target)):
             report[lesson] = "up to date"
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -415,7 +423,7 @@ def check_lesson(lang: str, path: Path, glossary: list[tuple[str, str]] | None =
     lesson = path.stem
     po_path = catalog_path(lang, lesson)
     if not po_path.exists():
-        return [f"{lesson}: no catalog {po_path.relative_to(REPO)}: run `python -m gptlab.i18n extract {lang}`"]
+        return [f"{lesson}: no catalog {_rel(po_path)}: run `python -m gptlab.i18n extract {lang}`"]
     problems = []
     nb = _load(path)
     entries = {e.msgctxt: e for e in polib.pofile(str(po_path))}
@@ -462,9 +470,9 @@ def check_lesson(lang: str, path: Path, glossary: list[tuple[str, str]] | None =
                                 f"{err.lineno}): a translation broke a string's quotes")
     target = built_path(lang, lesson)
     if not target.exists():
-        problems.append(f"{lesson}: {target.relative_to(REPO)} is missing: run `python -m gptlab.i18n build {lang}`")
+        problems.append(f"{lesson}: {_rel(target)} is missing: run `python -m gptlab.i18n build {lang}`")
     elif not _same_sources(new, _load(target)):
-        problems.append(f"{lesson}: {target.relative_to(REPO)} is older than its catalog or the English: run "
+        problems.append(f"{lesson}: {_rel(target)} is older than its catalog or the English: run "
                         f"`python -m gptlab.i18n build {lang}`")
     return problems
 
@@ -474,7 +482,7 @@ def check(lang: str, lessons: list[Path] | None = None, started_only: bool = Fal
     whose translated notebook has been built: while a translation is under way)."""
     glossary = load_glossary(lang)
     problems = []
-    for path in lessons or lesson_notebooks():
+    for path in (lesson_notebooks() if lessons is None else lessons):
         if started_only and not built_path(lang, path.stem).exists():
             continue
         problems.extend(check_lesson(lang, path, glossary))
