@@ -28,6 +28,8 @@ from importlib import import_module
 import numpy as np
 import torch
 
+from .i18n import _
+
 # --------------------------------------------------------------------------------------------
 # Hints, on request only
 
@@ -95,8 +97,8 @@ def hint(ex_id: str, level: int | None = None) -> str | None:
         return None
     found = hints_for(key)
     if not found:
-        _say(f"💡 {key}: there is no hint for this exercise. Exercise ids look like '1.3': "
-             "the number in front of the exercise's name.")
+        _say(_("💡 {key}: there is no hint for this exercise. Exercise ids look like '1.3': the number in front of "
+               "the exercise's name.").format(key=key))
         return None
     if level is None:
         level = min(_REVEALED.get(key, 0) + 1, len(found))
@@ -104,10 +106,14 @@ def hint(ex_id: str, level: int | None = None) -> str | None:
         _say(f"hint: level must be an integer from 1 to {len(found)} for exercise {key}; got {level!r}")
         return None
     _REVEALED[key] = max(_REVEALED.get(key, 0), level)
-    more = (f"  (hint {level} of {len(found)}; run hint({key!r}) again for the next)"
-            if level < len(found) else (f"  (hint {level} of {len(found)})" if len(found) > 1 else ""))
-    _say(f"💡 {key}: {found[level - 1]}{more}")
-    return found[level - 1]
+    if level < len(found):
+        more = "  " + _("(hint {level} of {total}; run hint({key!r}) again for the next)").format(
+            level=level, total=len(found), key=key)
+    else:
+        more = "  " + _("(hint {level} of {total})").format(level=level, total=len(found)) if len(found) > 1 else ""
+    text = _(found[level - 1])  # the hint in the current language (the catalog holds every lesson's hints)
+    _say(f"💡 {key}: {text}{more}")
+    return text
 
 
 def _add_hint(ex_id: str, text: str | None) -> None:
@@ -116,7 +122,7 @@ def _add_hint(ex_id: str, text: str | None) -> None:
 
 
 def _ask_for_hint(ex_id: str) -> str:
-    return f"\n   Stuck? Run hint({ex_id!r})." if hints_for(ex_id) else ""
+    return "\n   " + _("Stuck? Run hint({id!r}).").format(id=ex_id) if hints_for(ex_id) else ""
 
 
 # --------------------------------------------------------------------------------------------
@@ -247,8 +253,8 @@ def check_answer(name: str, answer, expected=None, *, accept: Callable | None = 
     ex_id = exercise_id(name)
     _add_hint(ex_id, hint)
     if answer is ...:
-        _say(f"✏️  {name}: not attempted yet: replace the `...` with your answer and run the cell again."
-             + _ask_for_hint(ex_id))
+        _say(_("✏️  {name}: not attempted yet: replace the `...` with your answer and run the cell again.").format(
+            name=name) + _ask_for_hint(ex_id))
         return None
     note = ""
     if accept is not None:
@@ -259,10 +265,10 @@ def check_answer(name: str, answer, expected=None, *, accept: Callable | None = 
     else:
         ok = answers_match(answer, expected, rtol=rtol, atol=atol)
     if ok:
-        _say(f"✅ {name}: correct!" + (f" {explain}" if explain else ""))
+        _say(_("✅ {name}: correct!").format(name=name) + (f" {explain}" if explain else ""))
         return True
-    _say(f"❌ {name}: not quite; you gave {_short(answer)}.{note}" + (f" {wrong}" if wrong else "")
-         + _ask_for_hint(ex_id))
+    _say(_("❌ {name}: not quite; you gave {answer}.").format(name=name, answer=_short(answer)) + note
+         + (f" {wrong}" if wrong else "") + _ask_for_hint(ex_id))
     return False
 
 
@@ -280,10 +286,11 @@ def check_function(name: str, fn: Callable | type(...), cases: Iterable[tuple[tu
     ex_id = exercise_id(name)
     _add_hint(ex_id, hint)
     if fn is ... or fn is None:
-        _say(f"✏️  {name}: not attempted yet: write the function and run the cell again." + _ask_for_hint(ex_id))
+        _say(_("✏️  {name}: not attempted yet: write the function and run the cell again.").format(name=name)
+             + _ask_for_hint(ex_id))
         return None
     if not callable(fn):
-        _say(f"❌ {name}: expected a function, got {_short(fn)}." + _ask_for_hint(ex_id))
+        _say(_("❌ {name}: expected a function, got {got}.").format(name=name, got=_short(fn)) + _ask_for_hint(ex_id))
         return False
     if cases is not None and (isinstance(cases, (str, bytes)) or not isinstance(cases, Iterable)):
         _say(f"⚠️  {name}: cases must be a list of (args, expected) pairs; got {_short(cases)}.")
@@ -305,17 +312,18 @@ def check_function(name: str, fn: Callable | type(...), cases: Iterable[tuple[tu
         try:
             got = fn(*args)
         except NotImplementedError:
-            _say(f"✏️  {name}: not attempted yet: the function still raises NotImplementedError."
+            _say(_("✏️  {name}: not attempted yet: the function still raises NotImplementedError.").format(name=name)
                  + _ask_for_hint(ex_id))
             return None
         except Exception as err:
-            _say(f"❌ {name}: your function raised {type(err).__name__}: {err}" + _ask_for_hint(ex_id))
+            _say(_("❌ {name}: your function raised {error}: {message}").format(
+                name=name, error=type(err).__name__, message=err) + _ask_for_hint(ex_id))
             return False
         if not answers_match(got, expected, rtol=rtol, atol=atol):
-            _say(f"❌ {name}: for input {_short(args)} it returned {_short(got)}, expected {_short(expected)}."
-                 + _ask_for_hint(ex_id))
+            _say(_("❌ {name}: for input {args} it returned {got}, expected {expected}.").format(
+                name=name, args=_short(args), got=_short(got), expected=_short(expected)) + _ask_for_hint(ex_id))
             return False
-    _say(f"✅ {name}: correct on every test case!")
+    _say(_("✅ {name}: correct on every test case!").format(name=name))
     return True
 
 

@@ -5,12 +5,16 @@ from collections.abc import Mapping, Sequence
 
 from matplotlib.figure import Figure
 
+from ..i18n import _
 from ._base import new_figure
 
 __all__ = ["plot_model_comparison", "plot_reward_ranking", "plot_ppo_curves", "plot_answers"]
 
-_METRICS = (("accuracy", "task accuracy"), ("reward", "reward-model score"), ("kl", "KL to SFT (nats)"),
-            ("length", "answer length (chars)"))
+
+def _metrics() -> tuple[tuple[str, str], ...]:
+    """(key in the table, panel title) of each panel, the titles in the current language."""
+    return (("accuracy", _("task accuracy")), ("reward", _("reward-model score")), ("kl", _("KL to SFT (nats)")),
+            ("length", _("answer length (chars)")))
 
 
 def plot_model_comparison(table: Mapping[str, Mapping[str, float]]) -> Figure:
@@ -20,7 +24,7 @@ def plot_model_comparison(table: Mapping[str, Mapping[str, float]]) -> Figure:
     names = list(table)
     fig, axes = new_figure(1, 4, figsize=(11, 2.8))
     colors = [f"C{i}" for i in range(len(names))]
-    for ax, (key, title) in zip(axes, _METRICS):
+    for ax, (key, title) in zip(axes, _metrics()):
         values = [float(table[n].get(key, float("nan"))) for n in names]
         ax.bar(range(len(names)), values, color=colors)
         ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
@@ -39,18 +43,18 @@ def plot_reward_ranking(reward_chosen: Sequence[float], reward_rejected: Sequenc
     fig, (left, right) = new_figure(1, 2, figsize=(9, 3.4))
     right_way = [c > r for c, r in zip(rc, rr)]
     left.scatter([r for r, ok in zip(rr, right_way) if ok], [c for c, ok in zip(rc, right_way) if ok], s=12,
-                 color="C2", label="ranked as the labeller did")
+                 color="C2", label=_("ranked as the labeller did"))
     left.scatter([r for r, ok in zip(rr, right_way) if not ok], [c for c, ok in zip(rc, right_way) if not ok],
-                 s=12, color="C3", label="ranked the other way")
+                 s=12, color="C3", label=_("ranked the other way"))
     low, high = min(rc + rr), max(rc + rr)
     left.plot([low, high], [low, high], color="gray", lw=1, ls="--")
-    left.set_xlabel("reward of the rejected answer")
-    left.set_ylabel("reward of the chosen answer")
+    left.set_xlabel(_("reward of the rejected answer"))
+    left.set_ylabel(_("reward of the chosen answer"))
     left.legend(fontsize=8, loc="upper left")
     right.hist([c - r for c, r in zip(rc, rr)], bins=30, color="C0")
     right.axvline(0, color="gray", lw=1, ls="--")
-    right.set_xlabel("margin r(chosen) - r(rejected)")
-    right.set_ylabel("pairs")
+    right.set_xlabel(_("margin r(chosen) - r(rejected)"))
+    right.set_ylabel(_("pairs"))
     return fig
 
 
@@ -62,9 +66,9 @@ def plot_ppo_curves(histories: Mapping[str, object]) -> Figure:
     for i, (label, h) in enumerate(histories.items()):
         for ax, key in zip(axes, ("reward", "kl", "accuracy")):
             ax.plot(h.steps, getattr(h, key), color=f"C{i}", label=label)
-    for ax, title in zip(axes, ("reward-model score", "KL to SFT (nats per answer)", "true task accuracy")):
+    for ax, title in zip(axes, (_("reward-model score"), _("KL to SFT (nats per answer)"), _("true task accuracy"))):
         ax.set_title(title, fontsize=10)
-        ax.set_xlabel("PPO rollout")
+        ax.set_xlabel(_("PPO rollout"))
     axes[2].set_ylim(0, 1)
     axes[0].legend(fontsize=8)
     return fig
@@ -89,9 +93,10 @@ def plot_answers(rows: Sequence[Mapping], *, fig: Figure | None = None, title: s
     ax.set_xlim(-1.6 * span, 1.6 * span)
     for i, r in enumerate(rows):
         x = float(r["reward"])
-        ax.text(x + (0.05 if x >= 0 else -0.05) * span, i, f"{r['answer']!r}  (log p {float(r['logprob']):.2f})",
+        ax.text(x + (0.05 if x >= 0 else -0.05) * span, i,
+                _("{answer!r}  (log p {logprob:.2f})").format(answer=r["answer"], logprob=float(r["logprob"])),
                 va="center", ha="left" if x >= 0 else "right", fontsize=9)
-    ax.set_xlabel("reward-model score (green: correct, red: wrong)")
+    ax.set_xlabel(_("reward-model score (green: correct, red: wrong)"))
     if title:
         ax.set_title(title, fontsize=10)
     return fig

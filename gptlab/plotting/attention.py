@@ -23,6 +23,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
+from ..i18n import _
 from . import _inputs as check
 from ._base import new_figure
 from ._live import mark_dynamic
@@ -98,8 +99,8 @@ def _draw_heatmap(ax, w: np.ndarray, labels_q: list[str], labels_k: list[str], k
     ax.set_xticks(np.arange(T_k), labels_k, rotation=90 if max(map(len, labels_k)) > 2 else 0)
     ax.set_yticks(np.arange(T_q), labels_q)
     ax.tick_params(length=0, labelsize=fontsize or (9 if max(T_q, T_k) <= 12 else 7 if max(T_q, T_k) <= 24 else 5))
-    ax.set_xlabel("key: the token looked at")
-    ax.set_ylabel("query: the token looking")
+    ax.set_xlabel(_("key: the token looked at"))
+    ax.set_ylabel(_("query: the token looking"))
     if annotate is None:
         annotate = max(T_q, T_k) <= ANNOTATE_UP_TO
     if annotate:
@@ -144,7 +145,7 @@ def plot_attention(weights, tokens_q, tokens_k=None, ax=None, title: str | None 
     if title:
         ax.set_title(title)
     if colorbar:
-        fig.colorbar(im, ax=ax, shrink=0.85, label="attention weight")
+        fig.colorbar(im, ax=ax, shrink=0.85, label=_("attention weight"))
     return fig
 
 
@@ -169,11 +170,11 @@ def plot_attention_heads(weights, tokens, tokens_k=None, titles=None, mask=None,
     if w.ndim != 3 or 0 in w.shape:
         raise ValueError(f"weights must have shape (n_head, T_q, T_k), got {w.shape}")
     n = w.shape[0]
-    titles = [f"head {h}" for h in range(n)] if titles is None else list(titles)
+    titles = [_("head {h}").format(h=h) for h in range(n)] if titles is None else list(titles)
     if len(titles) != n:
         raise ValueError(f"titles has {len(titles)} entries but there are {n} panels; give one title per head")
     for h in range(n):
-        _, keep = _check_matrix(w[h], mask, name=f"weights[{h}]")
+        _unused, keep = _check_matrix(w[h], mask, name=f"weights[{h}]")
     labels_q = _check_tokens("tokens", tokens, w.shape[1], "rows (queries)")
     labels_k = labels_q if tokens_k is None and w.shape[1] == w.shape[2] else \
         _check_tokens("tokens_k", tokens if tokens_k is None else tokens_k, w.shape[2], "columns (keys)")
@@ -201,15 +202,20 @@ def plot_attention_heads(weights, tokens, tokens_k=None, titles=None, mask=None,
             ax.tick_params(labelleft=False)
         if h < n - ncols:
             ax.set_xlabel("")
-    fig.colorbar(im, ax=[a for a in axes.flat[:n]], shrink=0.85, label="attention weight")
+    fig.colorbar(im, ax=[a for a in axes.flat[:n]], shrink=0.85, label=_("attention weight"))
     if suptitle:
         fig.suptitle(suptitle)
     return fig
 
 
 def plot_attention_before_after(before, after, tokens_q, tokens_k=None, mask=None, *, query: int | None = None,
-                                titles=("before training", "after training"), annotate: bool | None = None) -> Figure:
-    """The same attention matrix before and after training, side by side on one colour scale."""
+                                titles=None, annotate: bool | None = None) -> Figure:
+    """The same attention matrix before and after training, side by side on one colour scale.
+
+    ``titles``: the two panels' titles (default "before training", "after training").
+    """
+    if titles is None:
+        titles = (_("before training"), _("after training"))
     b, a = _as_numpy(before, "before"), _as_numpy(after, "after")
     if b.shape != a.shape:
         raise ValueError(f"before has shape {b.shape} but after has shape {a.shape}; compare the same input")
@@ -246,7 +252,7 @@ def plot_attention_row(row, tokens_k, ax=None, title: str | None = None, mask_ro
     ax.set_xticks(np.arange(r.size), labels, rotation=90 if max(map(len, labels)) > 2 else 0,
                   fontsize=9 if r.size <= 12 else 7)
     ax.set_ylim(0, 1.0)
-    ax.set_ylabel("weight")
+    ax.set_ylabel(_("weight"))
     ax.grid(axis="y", alpha=0.3)
     if title:
         ax.set_title(title)
@@ -304,8 +310,8 @@ class AttentionView:
             ax.set_xticks(np.arange(T_k), self.labels_k, rotation=90 if rotated else 0)
             ax.set_yticks(np.arange(T_q), self.labels_q)
             ax.tick_params(length=0, labelsize=9 if T <= 12 else 7 if T <= 24 else 5)
-            ax.set_xlabel("key: the token looked at")
-            ax.set_ylabel("query: the token looking")
+            ax.set_xlabel(_("key: the token looked at"))
+            ax.set_ylabel(_("query: the token looking"))
 
         fig, ax = new_figure(figsize=(width, height))
         _place(fig, [(ax, box)])
@@ -362,16 +368,17 @@ def plot_attention_query(weights, tokens_q, tokens_k=None, query: int | None = N
                          title: str | None = None) -> Figure:
     """What the attention explorer shows: the heatmap with the chosen query's row outlined and its
     weights written in (``query=None``: every row, numbers written in when at most 6 tokens)."""
-    w, _ = _check_matrix(weights, mask)
+    w, _keep = _check_matrix(weights, mask)
     _check_tokens("tokens_q", tokens_q, w.shape[0], "rows (queries)")
     _check_tokens("tokens_k", tokens_q if tokens_k is None else tokens_k, w.shape[1], "columns (keys)")
     return AttentionView(tokens_q, tokens_k).update(weights, query=query, mask=mask, title=title)
 
 
 def plot_change_by_position(changes: dict, changed_from: int | None = None, tokens=None, ax=None,
-                            title: str | None = None, ylabel: str = "largest |change| of the output") -> Figure:
+                            title: str | None = None, ylabel: str | None = None) -> Figure:
     """Bars of how much each position's output moved, one colour per setting; "0" marks exact zeros.
 
+    ``ylabel``: the y axis's label (default "largest |change| of the output").
     ``changes``: {label: (T,) values}, e.g. {"with mask": ..., "without mask": ...}.
     ``changed_from``: the first position whose input was changed (a dashed line is drawn before it).
     """
@@ -398,11 +405,11 @@ def plot_change_by_position(changes: dict, changed_from: int | None = None, toke
                         color=f"C{s}")
     if changed_from is not None:
         ax.axvline(changed_from - 0.5, color="black", linestyle="--", linewidth=1)
-        ax.text(changed_from - 0.4, 0.95 * top, "inputs changed →", ha="left", va="top", fontsize=8)
+        ax.text(changed_from - 0.4, 0.95 * top, _("inputs changed →"), ha="left", va="top", fontsize=8)
     labels = [str(i) for i in range(T)] if tokens is None else _check_tokens("tokens", tokens, T, "positions")
     ax.set_xticks(np.arange(T), labels, fontsize=8)
-    ax.set_xlabel("position")
-    ax.set_ylabel(ylabel)
+    ax.set_xlabel(_("position"))
+    ax.set_ylabel(_("largest |change| of the output") if ylabel is None else ylabel)
     ax.legend(loc="upper left", fontsize="small")
     ax.grid(axis="y", alpha=0.3)
     if title:
@@ -411,9 +418,10 @@ def plot_change_by_position(changes: dict, changed_from: int | None = None, toke
 
 
 def plot_attention_training(steps, curves: dict, ax=None, title: str | None = None, chance: float | None = None,
-                            ylabel: str = "fraction") -> Figure:
+                            ylabel: str | None = None) -> Figure:
     """Curves of numbers between 0 and 1 against training steps, e.g. accuracy and the attention
-    weight the query puts on the right key. ``chance``: a dashed line at the level of guessing."""
+    weight the query puts on the right key. ``chance``: a dashed line at the level of guessing.
+    ``ylabel``: the y axis's label (default "fraction")."""
     x = _as_numpy(steps, "steps")
     if x.ndim != 1 or x.size == 0:
         raise ValueError(f"steps must be a non-empty 1-D list of step numbers, got shape {x.shape}")
@@ -430,10 +438,11 @@ def plot_attention_training(steps, curves: dict, ax=None, title: str | None = No
             raise ValueError(f"curves[{label!r}] has {y.size} values but there are {x.size} steps")
         ax.plot(x, y, "o-", ms=3, label=label)
     if chance is not None:
-        ax.axhline(chance, color="gray", linestyle="--", linewidth=1, label=f"chance ({chance:.2f})")
+        ax.axhline(chance, color="gray", linestyle="--", linewidth=1,
+                   label=_("chance ({chance:.2f})").format(chance=chance))
     ax.set_ylim(0, 1.02)
-    ax.set_xlabel("training step")
-    ax.set_ylabel(ylabel)
+    ax.set_xlabel(_("training step"))
+    ax.set_ylabel(_("fraction") if ylabel is None else ylabel)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize="small")
     if title:
@@ -494,17 +503,17 @@ def plot_blend(inputs, outputs, weights, tokens, *, query: int | None = None, ax
                 continue  # on top of the star, or too small to read: the explorer's text lists them all
             mid = 0.35 * y[query] + 0.65 * x[j]
             ax.annotate(f"{w[query, j]:.2f}", mid, fontsize=8, color="tab:brown", ha="center", va="center")
-    ax.scatter(x[:, 0], x[:, 1], s=40, color="tab:blue", zorder=3, label="inputs x")
+    ax.scatter(x[:, 0], x[:, 1], s=40, color="tab:blue", zorder=3, label=_("inputs x"))
     placed: dict[tuple, int] = {}
     for j, (point, label) in enumerate(zip(x, labels)):
         spot = (round(float(point[0]), 3), round(float(point[1]), 3))
         n = placed.get(spot, 0)  # repeated words sit on one point: stack their labels
         placed[spot] = n + 1
-        text = label if query is None or j != query else f"{label} (asks)"
+        text = label if query is None or j != query else _("{label} (asks)").format(label=label)
         ax.annotate(text, point, xytext=(6, 4 - 11 * n), textcoords="offset points", fontsize=9, color="tab:blue")
     shown = range(len(x)) if query is None else [query]
     ax.scatter(y[list(shown), 0], y[list(shown), 1], marker="*", s=160, color="tab:orange", zorder=4,
-               edgecolor="black", linewidth=0.5, label="outputs y")
+               edgecolor="black", linewidth=0.5, label=_("outputs y"))
     if query is None:
         for i in shown:
             ax.annotate(f"y_{labels[i]}", y[i], xytext=(5, -10), textcoords="offset points", fontsize=8,
@@ -544,9 +553,9 @@ def plot_qkv_flow(x, W_q, W_k, W_v, q, k, v, weights, y, tokens=None) -> Figure:
     for ax in axes.flat:
         ax.set_axis_off()
     scale = max(float(np.abs(m).max()) for name, m in mats.items() if name != "weights") or 1.0
-    where = {"x": (1, 0, "x (the inputs)"), "W_q": (0, 1, "→ W_q"), "W_k": (1, 1, "→ W_k"),
+    where = {"x": (1, 0, _("x (the inputs)")), "W_q": (0, 1, "→ W_q"), "W_k": (1, 1, "→ W_k"),
              "W_v": (2, 1, "→ W_v"), "q": (0, 2, "→ q = x W_q"), "k": (1, 2, "→ k = x W_k"),
-             "v": (2, 2, "→ v = x W_v"), "weights": (1, 3, "→ softmax(q kᵀ/√d)"), "y": (1, 4, "→ y = weights · v")}
+             "v": (2, 2, "→ v = x W_v"), "weights": (1, 3, "→ softmax(q kᵀ/√d)"), "y": (1, 4, _("→ y = weights · v"))}
     for name, (r, c, title) in where.items():
         ax = axes[r, c]
         ax.set_axis_on()
@@ -562,5 +571,5 @@ def plot_qkv_flow(x, W_q, W_k, W_v, q, k, v, weights, y, tokens=None) -> Figure:
         else:
             ax.set_yticks([])
     axes[1, 3].set_xticks(range(T), labels, fontsize=7, rotation=90)
-    fig.suptitle("attention with projections: every token makes a query, a key and a value", fontsize=10)
+    fig.suptitle(_("attention with projections: every token makes a query, a key and a value"), fontsize=10)
     return fig

@@ -14,6 +14,7 @@ import math
 import numpy as np
 from matplotlib.figure import Figure
 
+from ..i18n import _
 from . import _inputs as check
 from ._base import new_figure
 
@@ -41,10 +42,11 @@ def _smooth(values: np.ndarray, weight: float) -> np.ndarray:
     return out
 
 
-def plot_layer_norm(x, y, ax=None, labels=("before: x", "after: LayerNorm(x)")) -> Figure:
+def plot_layer_norm(x, y, ax=None, labels=None) -> Figure:
     """A vector ``x`` and its normalized version ``y`` as bars, side by side, with each one's mean
     (dashed line) and mean ± one standard deviation (shaded band): LayerNorm moves the mean to 0
-    and scales the spread to 1."""
+    and scales the spread to 1. ``labels``: the two panels' names (default "before: x",
+    "after: LayerNorm(x)")."""
     xs, ys = _vector(x, "x"), _vector(y, "y")
     if xs.shape != ys.shape:
         raise ValueError(f"x and y must have the same length, got {xs.size} and {ys.size}")
@@ -52,6 +54,8 @@ def plot_layer_norm(x, y, ax=None, labels=("before: x", "after: LayerNorm(x)")) 
     if ax is not None and not isinstance(ax, (list, tuple, np.ndarray)):
         raise check.ArgumentTypeError("ax must be a pair of Axes (before, after), e.g. "
                                       "plotting.new_figure(1, 2)[1]; got one Axes")
+    if labels is None:
+        labels = (_("before: x"), _("after: LayerNorm(x)"))
     check.labels("labels", labels, 2, what="panel")
     if ax is None:
         fig, axes = new_figure(1, 2, figsize=(8.0, 2.8), sharey=False)
@@ -63,11 +67,12 @@ def plot_layer_norm(x, y, ax=None, labels=("before: x", "after: LayerNorm(x)")) 
         a.axhspan(mean - std, mean + std, color="gray", alpha=0.15, lw=0)
         a.axhline(mean, color="black", ls="--", lw=1)
         a.axhline(0, color="black", lw=0.6)
-        a.set_title(f"{label}\nmean {mean:+.2f}, std {std:.2f}", fontsize=10)
-        a.set_xlabel("feature")
+        a.set_title(_("{label}\nmean {mean:+.2f}, std {std:.2f}").format(label=label, mean=mean, std=std),
+                    fontsize=10)
+        a.set_xlabel(_("feature"))
         a.set_xticks(np.arange(v.size))
         a.tick_params(labelsize=7)
-    axes[0].set_ylabel("value")
+    axes[0].set_ylabel(_("value"))
     return fig
 
 
@@ -111,8 +116,8 @@ def plot_loss_curves(curves, ax=None, smooth: float = 0.9, title: str | None = N
             ax.plot(steps, losses, lw=1.5, label=label, **style)
     for label, level in (reference or {}).items():
         ax.axhline(float(level), color="gray", ls=":", lw=1.2, label=str(label))
-    ax.set_xlabel("step")
-    ax.set_ylabel("training loss (cross-entropy, nats)")
+    ax.set_xlabel(_("step"))
+    ax.set_ylabel(_("training loss (cross-entropy, nats)"))
     if ylim is not None:
         ax.set_ylim(*ylim)
     ax.grid(alpha=0.3)
@@ -123,13 +128,14 @@ def plot_loss_curves(curves, ax=None, smooth: float = 0.9, title: str | None = N
 
 
 def plot_grad_norms_per_layer(norms, ax=None, title: str | None = None, log: bool = True,
-                              ylabel: str = "gradient norm", styles: dict | None = None) -> Figure:
+                              ylabel: str | None = None, styles: dict | None = None) -> Figure:
     """One line per model: the gradient norm of each layer, input side on the left, output on the right.
 
     ``norms``: ``{label: [norm of layer 0, layer 1, ...]}``, e.g. from
     ``gptlab.diagnostics.grad_norms_per_layer`` for a post-LN and a pre-LN stack. ``log``: a log
     y-axis, where "twice as large" looks the same at every height. ``styles``: optional
-    ``{label: dict(color=...)}``, e.g. the colours of the matching loss curves.
+    ``{label: dict(color=...)}``, e.g. the colours of the matching loss curves. ``ylabel``: the y
+    axis's label (default "gradient norm").
     """
     series = _series(norms, "norms")
     if styles is not None:
@@ -149,8 +155,8 @@ def plot_grad_norms_per_layer(norms, ax=None, title: str | None = None, log: boo
     if log:
         ax.set_yscale("log")
     ax.set_xticks(np.arange(n_max))
-    ax.set_xlabel("layer (0 = next to the input)")
-    ax.set_ylabel(ylabel)
+    ax.set_xlabel(_("layer (0 = next to the input)"))
+    ax.set_ylabel(_("gradient norm") if ylabel is None else ylabel)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize="small")
     if title:
@@ -175,8 +181,8 @@ def plot_decode_speed(tokens_per_second: dict, cache_bytes: dict, title: str | N
     names = list(speed)
     fig, (ax_mem, ax_speed) = new_figure(1, 2, figsize=(8.0, 3.0))
     colors = [f"C{i}" for i in range(len(names))]
-    for ax, values, label, fmt in ((ax_mem, [memory[n] / 1024 for n in names], "KV cache (KiB)", "{:,.0f}"),
-                                   (ax_speed, [speed[n] for n in names], "decoding speed (tokens/s)", "{:,.0f}")):
+    for ax, values, label, fmt in ((ax_mem, [memory[n] / 1024 for n in names], _("KV cache (KiB)"), "{:,.0f}"),
+                                   (ax_speed, [speed[n] for n in names], _("decoding speed (tokens/s)"), "{:,.0f}")):
         bars = ax.bar(names, values, color=colors)
         ax.bar_label(bars, [fmt.format(v) for v in values], fontsize=8, padding=2)
         ax.set_ylabel(label)
@@ -196,16 +202,19 @@ def _wire(ax, start, end) -> None:
                                                          shrinkA=9, shrinkB=9))
 
 
-def _box(ax, xy, label: str, gid: str) -> None:
+def _box(ax, xy, label: str, gid: str, kind: str | None = None) -> None:
+    """A box labelled ``label``, coloured by its ``kind`` (default: the label's first word, in English)."""
+    kind = label.split()[0] if kind is None else kind
     ax.text(*xy, label, ha="center", va="center", fontsize=9, gid=gid,
-            bbox=dict(_BOX, facecolor=_COLORS.get(label.split()[0], "white"), edgecolor="0.3"))
+            bbox=dict(_BOX, facecolor=_COLORS.get(kind, "white"), edgecolor="0.3"))
 
 
 def _draw_block(ax, norm: str) -> None:
     """One block, input at the bottom: the residual stream on the right, the sublayers on the left."""
     stream, branch = 0.72, 0.28
     y = 0.0
-    ax.text(stream, y - 0.25, "x (from the block below)", ha="center", va="top", fontsize=8)
+    ax.text(stream, y - 0.25, _("x (from the block below)"), ha="center", va="top", fontsize=8)
+    shown = {"attention": _("attention"), "MLP": "MLP"}  # what each sublayer's box says
     for i, name in enumerate(("attention", "MLP")):
         base = y
         if norm == "pre":
@@ -213,12 +222,12 @@ def _draw_block(ax, norm: str) -> None:
             _wire(ax, (stream, base), (branch, ln_y))
             _box(ax, (branch, ln_y), f"LayerNorm {i + 1}", f"ln_{i + 1}")
             _wire(ax, (branch, ln_y), (branch, sub_y))
-            _box(ax, (branch, sub_y), name, name)
+            _box(ax, (branch, sub_y), shown[name], name, kind=name)
             top = plus_y
         else:
             sub_y, plus_y, ln_y = base + 0.8, base + 1.5, base + 2.1
             _wire(ax, (stream, base), (branch, sub_y))
-            _box(ax, (branch, sub_y), name, name)
+            _box(ax, (branch, sub_y), shown[name], name, kind=name)
             top = ln_y
         _wire(ax, (branch, sub_y), (stream, plus_y))
         _wire(ax, (stream, base), (stream, plus_y))  # the residual path: x itself
@@ -231,7 +240,7 @@ def _draw_block(ax, norm: str) -> None:
         if i == 0:
             _wire(ax, (stream, top), (stream, y))
     _wire(ax, (stream, y - 0.2), (stream, y + 0.45))
-    ax.text(stream, y + 0.55, "to the next block", ha="center", va="bottom", fontsize=8)
+    ax.text(stream, y + 0.55, _("to the next block"), ha="center", va="bottom", fontsize=8)
     formula = ("x = x + attention(LN₁(x))\nx = x + MLP(LN₂(x))" if norm == "pre"
                else "x = LN₁(x + attention(x))\nx = LN₂(x + MLP(x))")
     ax.set_title(f"{norm}-LN\n{formula}", fontsize=9)

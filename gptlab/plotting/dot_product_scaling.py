@@ -8,6 +8,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullLocator
 
+from ..i18n import _
 from . import _inputs as check
 from ._base import new_figure
 from ._live import mark_dynamic
@@ -57,16 +58,16 @@ def plot_qk_variance(dims, unscaled, scaled=None, ax=None) -> Figure:
         fig, ax = new_figure(figsize=(5.2, 3.6))
     else:
         fig = ax.figure
-    ax.plot(dims, dims, color="gray", ls="--", lw=1, label="y = d (theory, unscaled)")
-    ax.plot(dims, unscaled, "o", color=UNSCALED_COLOR, label="q·k (measured)")
+    ax.plot(dims, dims, color="gray", ls="--", lw=1, label=_("y = d (theory, unscaled)"))
+    ax.plot(dims, unscaled, "o", color=UNSCALED_COLOR, label=_("q·k (measured)"))
     if scaled is not None:
-        ax.axhline(1.0, color="gray", ls=":", lw=1, label="y = 1 (theory, scaled)")
-        ax.plot(dims, _np(scaled), "s", color=SCALED_COLOR, label="q·k / √d (measured)")
+        ax.axhline(1.0, color="gray", ls=":", lw=1, label=_("y = 1 (theory, scaled)"))
+        ax.plot(dims, _np(scaled), "s", color=SCALED_COLOR, label=_("q·k / √d (measured)"))
     ax.set_xscale("log", base=2)
     ax.set_yscale("log", base=2)
-    ax.set_xlabel("dimension d")
-    ax.set_ylabel("variance of the score")
-    ax.set_title("q, k with N(0, 1) entries: Var(q·k) = d", fontsize=10)
+    ax.set_xlabel(_("dimension d"))
+    ax.set_ylabel(_("variance of the score"))
+    ax.set_title(_("q, k with N(0, 1) entries: Var(q·k) = d"), fontsize=10)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize="small", loc="upper left")
     return fig
@@ -100,7 +101,7 @@ def plot_softmax_jacobians(weights: Sequence, jacobians: Sequence, labels: Seque
         ax.set_title(label, fontsize=9)
         ax.set_xticks([])
         if col == 0:
-            ax.set_ylabel("softmax weight")
+            ax.set_ylabel(_("softmax weight"))
         ax = axes[1, col]
         image = ax.imshow(jac, cmap="RdBu_r", vmin=-vmax, vmax=vmax)
         ax.set_title(f"|J| = {np.linalg.norm(jac):.2g}", fontsize=9)
@@ -129,7 +130,7 @@ def _draw_curves(ax, unscaled: Mapping, scaled: Mapping, key: str, log_y: bool =
             ax.yaxis.set_major_locator(LogLocator(numticks=5))
             ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:.0e}".replace("e-0", "e-")))
             ax.yaxis.set_minor_locator(NullLocator())  # plain labels: 10^k in mathtext costs a parse
-    ax.set_xlabel("dimension d")
+    ax.set_xlabel(_("dimension d"))
     ax.grid(alpha=0.3, which="major" if sparse else "both")
     return lines
 
@@ -144,14 +145,14 @@ def plot_saturation(unscaled: Mapping, scaled: Mapping, T: int) -> Figure:
     check.whole("T", T, min_value=1)
     fig, (ax_h, ax_g) = new_figure(1, 2, figsize=(9.0, 3.4))
     _draw_curves(ax_h, unscaled, scaled, "entropy")
-    ax_h.axhline(math.log(T), color="gray", ls="--", lw=1, label=f"uniform: log {T}")
-    ax_h.set_ylabel("entropy of the weights (nats)")
+    ax_h.axhline(math.log(T), color="gray", ls="--", lw=1, label=_("uniform: log {T}").format(T=T))
+    ax_h.set_ylabel(_("entropy of the weights (nats)"))
     ax_h.set_ylim(bottom=0)
-    ax_h.set_title(f"how spread out the attention is (T = {T} keys)", fontsize=10)
+    ax_h.set_title(_("how spread out the attention is (T = {T} keys)").format(T=T), fontsize=10)
     ax_h.legend(fontsize="small")
     _draw_curves(ax_g, unscaled, scaled, "jacobian_norm", log_y=True)
-    ax_g.set_ylabel("size of diag(p) − ppᵀ (median)")
-    ax_g.set_title("how much gradient passes the softmax", fontsize=10)
+    ax_g.set_ylabel(_("size of diag(p) − ppᵀ (median)"))
+    ax_g.set_title(_("how much gradient passes the softmax"), fontsize=10)
     ax_g.legend(fontsize="small")
     return fig
 
@@ -192,8 +193,8 @@ def plot_scaling_state(weights, d: int, scaled: bool, entropy: float, jacobian_n
         fig.subplots_adjust(left=0.055, right=0.985, bottom=0.14, top=0.82, wspace=0.3)
         uniform = ax_w.axhline(1.0 / T, color="gray", ls="--", lw=1)
         ax_w.set_ylim(0, 1.02)
-        ax_w.set_xlabel("key")
-        ax_w.set_ylabel("softmax weight")
+        ax_w.set_xlabel(_("key"))
+        ax_w.set_ylabel(_("softmax weight"))
         # titles given a y are placed once, not re-measured at every draw
         title = ax_w.set_title("", fontsize=10, y=1.0)
 
@@ -201,20 +202,20 @@ def plot_scaling_state(weights, d: int, scaled: bool, entropy: float, jacobian_n
         curves_h = _draw_curves(ax_h, unscaled_curve, scaled_curve, "entropy", sparse=True)
         top = ax_h.axhline(math.log(T), color="gray", ls="--", lw=1)
         (star_h,) = ax_h.plot([d], [entropy], "*", color="black", ms=13, zorder=6)
-        ax_h.set_ylabel("entropy (nats)")
+        ax_h.set_ylabel(_("entropy (nats)"))
         ax_h.set_ylim(0, math.log(T_max) * 1.08 + 1e-9)
-        ax_h.set_title("entropy (median of many draws)", fontsize=10, y=1.0)
+        ax_h.set_title(_("entropy (median of many draws)"), fontsize=10, y=1.0)
 
         curves_g = _draw_curves(ax_g, unscaled_curve, scaled_curve, "jacobian_norm", log_y=True, sparse=True)
         (star_g,) = ax_g.plot([d], [1.0], "*", color="black", ms=13, zorder=6)
         ax_g.set_ylim(_FLOOR, 1.0)  # fixed, so the axis does not jump between draws
-        ax_g.set_ylabel("size of diag(p) − ppᵀ")
-        ax_g.set_title("gradient through the softmax", fontsize=10, y=1.0)
+        ax_g.set_ylabel(_("size of diag(p) − ppᵀ"))
+        ax_g.set_title(_("gradient through the softmax"), fontsize=10, y=1.0)
         # one legend for all three panels, above them: nothing that moves ever passes under it,
         # so it is drawn once (legends inside the panels cost more per redraw than the rest)
         fig.legend(handles=[*curves_h, star_h, uniform],
-                   labels=["q·k (unscaled)", "q·k / √d (scaled)", "this draw",
-                           "uniform: weight 1/T, entropy log T (its maximum)"],
+                   labels=[_("q·k (unscaled)"), _("q·k / √d (scaled)"), _("this draw"),
+                           _("uniform: weight 1/T, entropy log T (its maximum)")],
                    loc="upper center", bbox_to_anchor=(0.5, 1.0), ncols=4, fontsize="small", frameon=False)
         parts = dict(key=key, ax_w=ax_w, bars=None, T=None, uniform=uniform, title=title, curves_h=curves_h,
                      top=top, star_h=star_h, curves_g=curves_g, star_g=star_g)
@@ -234,7 +235,8 @@ def plot_scaling_state(weights, d: int, scaled: bool, entropy: float, jacobian_n
     for rect, height in zip(parts["bars"], p):
         rect.set_height(height)
         rect.set_facecolor(color)
-    parts["title"].set_text(f"one query, d = {d}, {'q·k / √d' if scaled else 'q·k (unscaled)'}")
+    mode = "q·k / √d" if scaled else _("q·k (unscaled)")
+    parts["title"].set_text(_("one query, d = {d}, {mode}").format(d=d, mode=mode))
     parts["star_h"].set_data([d], [entropy])
     parts["star_g"].set_data([d], [max(jacobian_norm, _FLOOR)])
     # everything that depends on T or d is redrawn, in z-order (the uniform line lies over the
@@ -266,15 +268,15 @@ def plot_scaled_vs_unscaled(losses: Mapping[str, Sequence[float]], accuracies: M
     colors = {}
     for i, name in enumerate(losses):
         colors[name] = UNSCALED_COLOR if "unscaled" in name else (SCALED_COLOR if "scaled" in name else f"C{i}")
-    for ax, curves, label in ((axes[0, 0], losses, "training loss (nats)"),
-                              *(((axes[0, 1], accuracies, "batch accuracy"),) if accuracies else ())):
+    for ax, curves, label in ((axes[0, 0], losses, _("training loss (nats)")),
+                              *(((axes[0, 1], accuracies, _("batch accuracy")),) if accuracies else ())):
         for name, values in curves.items():
             values = list(map(float, values))
             steps = np.arange(1, len(values) + 1)
             color = colors.get(name, "gray")
             ax.plot(steps, values, color=color, alpha=0.2, lw=1)
             ax.plot(steps, _smooth(values, smooth), color=color, lw=2, label=name)
-        ax.set_xlabel("step")
+        ax.set_xlabel(_("step"))
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")

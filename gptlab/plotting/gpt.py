@@ -15,13 +15,18 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FormatStrFormatter, NullFormatter
 
+from ..i18n import _
 from . import _inputs as check
 from ._base import new_figure, shown_png
 from .training import plot_history
 
 __all__ = ["LiveLossPlot", "plot_parameter_counts", "plot_scaling_curve"]
 
-_COMPONENT_NOTES = {"head": "tied to the embeddings", "position": "none (RoPE or no code)"}
+
+def _component_note(name: str) -> str:
+    """Why a component has no parameters of its own, in the current language ('-' for no reason known)."""
+    notes = {"head": _("tied to the embeddings"), "position": _("none (RoPE or no code)")}
+    return notes.get(name, "-")
 
 
 def _human(n: float) -> str:
@@ -59,11 +64,11 @@ def plot_parameter_counts(counts: Mapping[str, int], title: str | None = None, a
             share = v / total
             text = f"{_human(v)}  ({share:.0%})" if share >= 0.005 else f"{_human(v)}  (<1%)"
         else:
-            text = f"0  ({_COMPONENT_NOTES.get(name, '-')})"
+            text = f"0  ({_component_note(name)})"
         ax.text(v + 0.01 * right, yi, text, va="center", fontsize=9)
     ax.set_xlim(0, right * 1.35)  # room for the labels
-    ax.set_xlabel("parameters")
-    ax.set_title(title or f"{_human(total)} parameters in all", fontsize=10)
+    ax.set_xlabel(_("parameters"))
+    ax.set_title(title or _("{total} parameters in all").format(total=_human(total)), fontsize=10)
     ax.grid(axis="x", alpha=0.3)
     return fig
 
@@ -95,11 +100,11 @@ class LiveLossPlot:
             return
         h = trainer.history
         plot_history(h, ax=self.ax, log_x=self.log_x)
-        parts = [f"step {trainer.step}/{trainer.config.max_steps}"]
+        parts = [_("step {step}/{max_steps}").format(step=trainer.step, max_steps=trainer.config.max_steps)]
         if h.val_loss and not math.isnan(h.val_loss[-1]):
-            parts.append(f"validation loss {h.val_loss[-1]:.3f}")
+            parts.append(_("validation loss {loss:.3f}").format(loss=h.val_loss[-1]))
         if trainer.tokens_per_second > 0:
-            parts.append(f"{trainer.tokens_per_second:,.0f} tokens/s")
+            parts.append(_("{speed:,.0f} tokens/s").format(speed=trainer.tokens_per_second))
         self.ax.set_title(" · ".join(parts), fontsize=10)
         self.redraws += 1
         if self.show:
@@ -172,15 +177,18 @@ def plot_scaling_curve(runs, fit: tuple[float, float] | None = None, title: str 
     if fit is not None:
         a, alpha = fit
         xs = np.geomspace(params.min() / 1.5, params.max() * 1.5, 50)
-        ax_n.plot(xs, a * xs ** (-alpha), "--", color="black", lw=1, label=rf"fit: loss $\propto N^{{-{alpha:.3f}}}$")
+        # one template, mathtext and all: matplotlib draws a text holding $...$ with its math font alone,
+        # which has no Chinese glyphs, so a translation writes the formula in plain characters
+        ax_n.plot(xs, a * xs ** (-alpha), "--", color="black", lw=1,
+                  label=_("fit: loss $\\propto N^{{-{alpha:.3f}}}$").format(alpha=alpha))
         ax_n.legend(loc="upper right", fontsize=8)
     ax_n.set_xscale("log")
     ax_n.set_yscale("log")
     _plain_log_y(ax_n, final)
     ax_n.margins(x=0.12, y=0.12)  # room for the labels
-    ax_n.set_xlabel("non-embedding parameters N (log)")
-    ax_n.set_ylabel("validation loss (log)")
-    ax_n.set_title("after the same number of steps", fontsize=10)
+    ax_n.set_xlabel(_("non-embedding parameters N (log)"))
+    ax_n.set_ylabel(_("validation loss (log)"))
+    ax_n.set_title(_("after the same number of steps"), fontsize=10)
     ax_n.grid(alpha=0.3, which="both")
 
     for run, color in zip(runs, colors):
@@ -190,11 +198,11 @@ def plot_scaling_curve(runs, fit: tuple[float, float] | None = None, title: str 
     ax_c.set_xscale("log")
     ax_c.set_yscale("log")
     _plain_log_y(ax_c, [v for run in runs for c, v in zip(run.compute, run.val_loss) if c > 0])
-    ax_c.set_xlabel("training compute (FLOPs, log)")
-    ax_c.set_ylabel("validation loss (log)")
-    ax_c.set_title("every run as it trains", fontsize=10)
+    ax_c.set_xlabel(_("training compute (FLOPs, log)"))
+    ax_c.set_ylabel(_("validation loss (log)"))
+    ax_c.set_title(_("every run as it trains"), fontsize=10)
     ax_c.grid(alpha=0.3, which="both")
-    ax_c.legend(loc="upper right", fontsize=8, title="model (N)", title_fontsize=8)
+    ax_c.legend(loc="upper right", fontsize=8, title=_("model (N)"), title_fontsize=8)
     if title:
         fig.suptitle(title, fontsize=11)
     return fig

@@ -19,6 +19,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.layout_engine import PlaceHolderLayoutEngine
 
+from ..i18n import _
 from . import _inputs as check
 from ._base import new_figure
 from ._live import mark_dynamic
@@ -169,7 +170,7 @@ def plot_next_token_probs(probs, top: int = 20, title: str | None = None, ax=Non
         fig, ax = _axes(ax, (6.0, 0.6 + 0.22 * order.size))
         containers = [ax.barh(y, values[order], color="C0")]
         ax.invert_yaxis()
-        ax.set_xlabel("P(next token)")
+        ax.set_xlabel(_("P(next token)"))
         ax.grid(axis="x", alpha=0.3)
         ax.set_axisbelow(True)  # grid under the bars, as a fast redraw (bars over the saved grid) shows it
         ax._gptlab_token_bars = ("next", order.size, containers)
@@ -180,7 +181,7 @@ def plot_next_token_probs(probs, top: int = 20, title: str | None = None, ax=Non
     ax.set_yticks(y, labels)
     ax.set_xlim(0, _nice_limit(values[order].max()))
     rest = 1.0 - values[order].sum()
-    note = f"top {order.size} of {values.size}; the rest hold {rest:.1%}"
+    note = _("top {shown} of {total}; the rest hold {rest:.1%}").format(shown=order.size, total=values.size, rest=rest)
     ax.set_title(f"{title}\n{note}" if title else note, fontsize=9, y=1.0)  # y given: placed, not measured
     margins = _fit_margins(ax, labels, title_lines=2 if title else 1)
     # every move brings other tokens: their labels are redrawn; the probability axis takes a few
@@ -209,10 +210,10 @@ def plot_sampling_before_after(tokens: Sequence, before, after, top: int = 20, t
     containers = _bars_to_update(ax, "before-after", order.size)
     if containers is None:
         fig, ax = _axes(ax, (6.4, 0.8 + 0.22 * order.size))
-        containers = [ax.barh(y - 0.2, before[order], height=0.4, color="0.7", label="model (T = 1, no filter)"),
-                      ax.barh(y + 0.2, after[order], height=0.4, color="C1", label="after decoding rules")]
+        containers = [ax.barh(y - 0.2, before[order], height=0.4, color="0.7", label=_("model (T = 1, no filter)")),
+                      ax.barh(y + 0.2, after[order], height=0.4, color="C1", label=_("after decoding rules"))]
         ax.invert_yaxis()
-        ax.set_xlabel("probability")
+        ax.set_xlabel(_("probability"))
         ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False, borderaxespad=0.2)
         ax.grid(axis="x", alpha=0.3)
         ax.set_axisbelow(True)  # grid under the bars, as a fast redraw (bars over the saved grid) shows it
@@ -255,12 +256,12 @@ def plot_perplexity_vs_n(ns: Sequence[int], train_ppl: Sequence[float], val_ppl:
     finite = np.concatenate([train_ppl[np.isfinite(train_ppl)], val_ppl[np.isfinite(val_ppl)],
                              _np(list((references or {}).values()))])
     top = finite.max() * 2 if finite.size else 10.0          # where infinite values are marked
-    for values, label, color in ((train_ppl, "train", "C0"), (val_ppl, "held-out", "C1")):
+    for values, label, color in ((train_ppl, _("train"), "C0"), (val_ppl, _("held-out"), "C1")):
         ax.plot(ns, np.where(np.isfinite(values), values, np.nan), "o-", color=color, label=label)
         infinite = [n for n, v in zip(ns, values) if not math.isfinite(v)]
         if infinite:   # one legend entry says what the marks mean, so no note crowds the title
             ax.plot(infinite, [top] * len(infinite), marker="^", color=color, ls="none", clip_on=False,
-                    label=f"{label}: ∞ (a token got probability 0)")
+                    label=_("{label}: ∞ (a token got probability 0)").format(label=label))
             for n in infinite:
                 ax.annotate("∞", (n, top), textcoords="offset points", xytext=(0, 5), ha="center",
                             color=color, annotation_clip=False)
@@ -271,8 +272,8 @@ def plot_perplexity_vs_n(ns: Sequence[int], train_ppl: Sequence[float], val_ppl:
         ax.set_ylim(top=top * 2.5)                             # room above the marks for the ∞ signs
     ax.set_xlim(ns[0] - 0.4, ns[-1] + 0.4)                     # no mark sits on the frame
     ax.set_xticks(ns)
-    ax.set_xlabel("n (the model sees the previous n - 1 tokens)")
-    ax.set_ylabel("perplexity (lower is better)")
+    ax.set_xlabel(_("n (the model sees the previous n - 1 tokens)"))
+    ax.set_ylabel(_("perplexity (lower is better)"))
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     if title:
@@ -289,13 +290,14 @@ def plot_coverage_vs_n(ns: Sequence[int], coverage: Sequence[float], sentence_co
     check.number("sentence_coverage", sentence_coverage, min_value=0, max_value=1, optional=True)
     check.axes("ax", ax)
     fig, ax = _axes(ax, (6.0, 3.4))
-    ax.plot(list(ns), coverage, "o-", color="C0", label="held-out n-grams seen in training")
+    ax.plot(list(ns), coverage, "o-", color="C0", label=_("held-out n-grams seen in training"))
     if sentence_coverage is not None:
-        ax.axhline(sentence_coverage, color="C3", ls="--", label=f"whole sentences: {sentence_coverage:.1%}")
+        ax.axhline(sentence_coverage, color="C3", ls="--",
+                   label=_("whole sentences: {share:.1%}").format(share=sentence_coverage))
     ax.set_ylim(0, 1.05)
     ax.set_xticks(list(ns))
     ax.set_xlabel("n")
-    ax.set_ylabel("fraction seen")
+    ax.set_ylabel(_("fraction seen"))
     ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
@@ -317,11 +319,11 @@ def plot_entropy_vs_temperature(temperatures: Sequence[float], entropies: Sequen
     fig, ax = _axes(ax, (5.6, 3.2))
     ax.plot(temperatures, entropies, color="C0")
     if max_entropy is not None:
-        ax.axhline(max_entropy, color="0.5", ls=":", label=f"uniform: log V = {max_entropy:.2f}")
+        ax.axhline(max_entropy, color="0.5", ls=":", label=_("uniform: log V = {h:.2f}").format(h=max_entropy))
     if current is not None:
         ax.axvline(current, color="C1", ls="--", label=f"T = {current:g}")
-    ax.set_xlabel("temperature T")
-    ax.set_ylabel("entropy (nats)")
+    ax.set_xlabel(_("temperature T"))
+    ax.set_ylabel(_("entropy (nats)"))
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8)
@@ -330,10 +332,11 @@ def plot_entropy_vs_temperature(temperatures: Sequence[float], entropies: Sequen
 
 def plot_decoding_measures(repeated: Mapping[str, float], new_ngrams: Mapping[str, float], n_tokens: int | None = None,
                            reference: str = "Shakespeare (reference)",
-                           new_label: str = "share of 3-grams never seen in the training text") -> Figure:
+                           new_label: str | None = None) -> Figure:
     """Two bar panels, one row per decoding rule: the fraction of repeated 3-grams of its text and
     the share of 3-grams never seen in the training text. Greedy rules in red, the ``reference``
-    (human text) in grey, sampling rules in blue."""
+    (human text) in grey, sampling rules in blue. ``new_label``: the right panel's axis label
+    (default "share of 3-grams never seen in the training text")."""
     check.mapping("repeated", repeated, what="{rule: fraction of repeated 3-grams}")
     check.mapping("new_ngrams", new_ngrams, what="{rule: share of new 3-grams}")
     for name, values in (("repeated", repeated), ("new_ngrams", new_ngrams)):
@@ -345,9 +348,11 @@ def plot_decoding_measures(repeated: Mapping[str, float], new_ngrams: Mapping[st
                          f"and {sorted(new_ngrams)}")
     colors = ["C3" if n.startswith("greedy") else "0.5" if n == reference else "C0" for n in names]
     fig, axes = new_figure(ncols=2, figsize=(9.0, 0.9 + 0.32 * len(names)), sharey=True)
-    words = f" in {n_tokens} words" if n_tokens else ""
-    for ax, values, label in ((axes[0], repeated, f"fraction of repeated 3-grams{words}"),
-                              (axes[1], new_ngrams, new_label)):
+    repeated_label = (_("fraction of repeated 3-grams in {n} words").format(n=n_tokens) if n_tokens
+                      else _("fraction of repeated 3-grams"))
+    if new_label is None:
+        new_label = _("share of 3-grams never seen in the training text")
+    for ax, values, label in ((axes[0], repeated, repeated_label), (axes[1], new_ngrams, new_label)):
         bars = ax.barh(names, [values[n] for n in names], color=colors)
         ax.bar_label(bars, fmt="%.3f", padding=3, fontsize=8)
         ax.set_xlabel(label)
@@ -373,16 +378,17 @@ def plot_lm_training(losses: Sequence[float], baselines: Mapping[str, float] | N
     check.axes("ax", ax)
     fig, ax = _axes(ax, (6.4, 3.4))
     steps = np.arange(1, losses.size + 1)
-    ax.plot(steps, losses, color="C0", alpha=0.25, lw=1, label="training loss (each step)")
+    ax.plot(steps, losses, color="C0", alpha=0.25, lw=1, label=_("training loss (each step)"))
     if losses.size >= smooth > 1:
         running = np.convolve(losses, np.ones(smooth) / smooth, mode="valid")   # centred window mean
         start = (smooth - 1) // 2
-        ax.plot(steps[start:start + running.size], running, color="C0", lw=2, label=f"running mean ({smooth} steps)")
+        ax.plot(steps[start:start + running.size], running, color="C0", lw=2,
+                label=_("running mean ({n} steps)").format(n=smooth))
     for i, (label, ppl) in enumerate((baselines or {}).items()):
         ax.axhline(math.log(ppl), color=f"C{i + 1}", ls="--", lw=1.2,
-                   label=f"{label}: loss {math.log(ppl):.3f} (ppl {ppl:.2f})")
-    ax.set_xlabel("step")
-    ax.set_ylabel("cross-entropy (nats) = log perplexity")
+                   label=_("{label}: loss {loss:.3f} (ppl {ppl:.2f})").format(label=label, loss=math.log(ppl), ppl=ppl))
+    ax.set_xlabel(_("step"))
+    ax.set_ylabel(_("cross-entropy (nats) = log perplexity"))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     if title:
@@ -420,9 +426,9 @@ def plot_bigram_counts(counts: Mapping[tuple, float], rows: Sequence | None = No
                         color="white" if table[i, j] > table.max() / 2 else "black")
     ax.set_xticks(range(len(cols)), [token_text(c) for c in cols], rotation=45, ha="right")
     ax.set_yticks(range(len(rows)), [token_text(r) for r in rows])
-    ax.set_xlabel("next token")
-    ax.set_ylabel("previous token")
-    fig.colorbar(image, ax=ax, label="count")
+    ax.set_xlabel(_("next token"))
+    ax.set_ylabel(_("previous token"))
+    fig.colorbar(image, ax=ax, label=_("count"))
     if title:
         ax.set_title(title, fontsize=10)
     return fig
@@ -444,18 +450,18 @@ def plot_chain_rule(tokens: Sequence, factors: Sequence[float], title: str | Non
     check.axes("ax", ax)
     fig, ax = _axes(ax, (0.9 * len(tokens) + 2.5, 3.4))
     x = np.arange(len(tokens))
-    ax.bar(x, factors, color="C0", alpha=0.7, label="P(token | before)")
+    ax.bar(x, factors, color="C0", alpha=0.7, label=_("P(token | before)"))
     for i, f in enumerate(factors):
         ax.text(i, f + 0.02, f"{f:.3g}", ha="center", va="bottom", fontsize=8)
     ax.set_ylim(0, 1.15)
     ax.set_xticks(x, tokens)
-    ax.set_ylabel("conditional probability")
+    ax.set_ylabel(_("conditional probability"))
     running = np.cumprod(factors)
     right = ax.twinx()
-    right.plot(x, np.where(running > 0, running, np.nan), "o-", color="C3", label="running product")
+    right.plot(x, np.where(running > 0, running, np.nan), "o-", color="C3", label=_("running product"))
     right.set_yscale("log")
-    right.set_ylabel("product so far (log scale)", color="C3")
-    ax.set_xlabel(f"P(sentence) = product of the bars = {running[-1]:.3g}")
+    right.set_ylabel(_("product so far (log scale)"), color="C3")
+    ax.set_xlabel(_("P(sentence) = product of the bars = {p:.3g}").format(p=running[-1]))
     if title:
         ax.set_title(title, fontsize=10)
     return fig
@@ -477,7 +483,7 @@ def plot_perplexity_bars(perplexities: Mapping[str, float], title: str | None = 
     span = max(hi - lo, 0.05 * hi)
     ax.set_xlim(max(0.0, lo - span), hi + 0.6 * span)       # not from 0: the gap is what matters
     ax.set_yticks(y, labels)
-    ax.set_xlabel("perplexity (lower is better; the axis does not start at 0)")
+    ax.set_xlabel(_("perplexity (lower is better; the axis does not start at 0)"))
     ax.grid(alpha=0.3, axis="x")
     if title:
         ax.set_title(title, fontsize=10)

@@ -8,6 +8,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 
+from ..i18n import _
 from . import _inputs as check
 from ._base import new_figure
 from ._live import mark_dynamic
@@ -32,9 +33,10 @@ def expert_colors(n_experts: int) -> list:
 
 
 def plot_expert_utilisation(tokens_per_expert, ax=None, capacity: int | None = None,
-                            title: str = "Tokens per expert") -> Figure:
+                            title: str | None = None) -> Figure:
     """Bar per expert of how many token assignments it received, with the fair share dashed.
 
+    ``title``: default "Tokens per expert".
     ``tokens_per_expert``: (n_experts,) counts, e.g. ``moe.last_routing.tokens_per_expert``.
     ``capacity``: draw the capacity limit too (``moe.last_routing.capacity``). Draws into ``ax``
     when given, and returns its figure.
@@ -50,13 +52,14 @@ def plot_expert_utilisation(tokens_per_expert, ax=None, capacity: int | None = N
         fig = ax.figure
     n_experts = counts.size
     ax.bar(np.arange(n_experts), counts, color=expert_colors(n_experts))
-    ax.axhline(counts.sum() / n_experts, color="black", linestyle="--", linewidth=1, label="fair share")
+    ax.axhline(counts.sum() / n_experts, color="black", linestyle="--", linewidth=1, label=_("fair share"))
     if capacity is not None:
-        ax.axhline(capacity, color="tab:red", linestyle=":", linewidth=1.5, label=f"capacity = {capacity}")
+        ax.axhline(capacity, color="tab:red", linestyle=":", linewidth=1.5,
+                   label=_("capacity = {capacity}").format(capacity=capacity))
     ax.set_xticks(np.arange(n_experts), [f"E{i}" for i in range(n_experts)])
-    ax.set_xlabel("expert")
-    ax.set_ylabel("assignments")
-    ax.set_title(title)
+    ax.set_xlabel(_("expert"))
+    ax.set_ylabel(_("assignments"))
+    ax.set_title(_("Tokens per expert") if title is None else title)
     ax.legend(loc="upper right", fontsize="small")
     return fig
 
@@ -90,7 +93,7 @@ def plot_routing(tokens: list[str], experts, gates, n_experts: int | None = None
     ax.set_ylim(-n_rows, 0)
     ax.set_axis_off()
     ax.legend(handles=[Patch(color=colors[e], label=f"E{e}") for e in range(n_experts)], loc="upper left",
-              bbox_to_anchor=(1.0, 1.0), fontsize="small", title="1st choice")
+              bbox_to_anchor=(1.0, 1.0), fontsize="small", title=_("1st choice"))
     return fig
 
 
@@ -124,10 +127,11 @@ def _count_limit(largest: float) -> float:
 
 
 def plot_router_state(tokens: list[str], experts, gates, tokens_per_expert, n_experts: int,
-                      capacity: int | None = None, title: str = "assignments per expert", per_row: int = 10,
+                      capacity: int | None = None, title: str | None = None, per_row: int = 10,
                       fig: Figure | None = None) -> Figure:
     """What ``RouterExplorer`` shows: the routing tiles (as ``plot_routing``) and, on the right, the
-    assignments per expert (as ``plot_expert_utilisation``), in one figure.
+    assignments per expert (as ``plot_expert_utilisation``), in one figure. ``title``: above the
+    bars (default "assignments per expert").
 
     ``fig``: a figure this function drew before. While the number of tile rows, experts and the
     count axis stay the same it is updated in place and marked for fast redraws: the frame, the
@@ -165,7 +169,7 @@ def plot_router_state(tokens: list[str], experts, gates, tokens_per_expert, n_ex
         ax.set_ylim(-n_rows, 0)
         ax.set_axis_off()
         ax.legend(handles=[Patch(color=colors[e], label=f"E{e}") for e in range(n_experts)], loc="upper left",
-                  bbox_to_anchor=(1.0, 1.0), fontsize="small", title="1st choice")
+                  bbox_to_anchor=(1.0, 1.0), fontsize="small", title=_("1st choice"))
         slots = []
         for i in range(n_rows * per_row):
             row, col = divmod(i, per_row)
@@ -175,13 +179,13 @@ def plot_router_state(tokens: list[str], experts, gates, tokens_per_expert, n_ex
                           ax.text(col + 0.5, -row - 0.72, "", ha="center", va="center", fontsize=6)))
         ax_u = fig.add_axes(((tiles_w + 0.55) / width, 0.55 / height, (util_w - 0.7) / width, (height - 0.95) / height))
         bars = ax_u.bar(np.arange(n_experts), np.zeros(n_experts), color=colors)
-        fair = ax_u.axhline(0, color="black", linestyle="--", linewidth=1, label="fair share")
-        cap = ax_u.axhline(capacity or 0, color="tab:red", linestyle=":", linewidth=1.5, label="capacity")
+        fair = ax_u.axhline(0, color="black", linestyle="--", linewidth=1, label=_("fair share"))
+        cap = ax_u.axhline(capacity or 0, color="tab:red", linestyle=":", linewidth=1.5, label=_("capacity"))
         cap.set_visible(capacity is not None)
         ax_u.set_xticks(np.arange(n_experts), [f"E{i}" for i in range(n_experts)])
         ax_u.set_ylim(0, y_top)
-        ax_u.set_xlabel("expert")
-        ax_u.set_ylabel("assignments")
+        ax_u.set_xlabel(_("expert"))
+        ax_u.set_ylabel(_("assignments"))
         ax_u.set_title("", fontsize=10, y=1.0)  # y given: placed once, not measured at every draw
         legend = ax_u.legend(handles=[fair] + ([cap] if capacity is not None else []), loc="upper right",
                              fontsize="small")
@@ -207,7 +211,7 @@ def plot_router_state(tokens: list[str], experts, gates, tokens_per_expert, n_ex
     parts["fair"].set_ydata([counts.sum() / n_experts] * 2)
     if capacity is not None:
         parts["cap"].set_ydata([capacity, capacity])
-    ax_u.title.set_text(title)
+    ax_u.title.set_text(_("assignments per expert") if title is None else title)
     # the lines and legend lie over the bars, and the frame around them: all drawn again on top
     mark_dynamic(fig, [*parts["bars"], parts["fair"], parts["cap"], ax_u.title, parts["legend"],
                        *ax_u.spines.values(), *dynamic], (key, y_top))

@@ -5,6 +5,7 @@ from collections.abc import Mapping, Sequence
 
 from matplotlib.figure import Figure
 
+from ..i18n import _
 from ._base import new_figure
 from ._live import mark_dynamic
 
@@ -29,11 +30,12 @@ def _check_curves(curves) -> None:
 
 def plot_tokens_per_char(curves: Mapping[str, tuple[Sequence[int], Sequence[float]]], *,
                          marker: tuple[int, float] | None = None, title: str = "",
-                         ylabel: str = "tokens per character", fig: Figure | None = None) -> Figure:
+                         ylabel: str | None = None, fig: Figure | None = None) -> Figure:
     """One line per tokenizer: tokens per character of a text against the vocabulary size.
 
     ``curves``: ``{label: (vocab_sizes, tokens_per_char)}``; ``marker``: ``(vocab_size, value)`` drawn as a
     dot (the explorer's current setting). ``fig``: a figure this function drew before, redrawn in place.
+    ``ylabel``: default "tokens per character".
     """
     _check_curves(curves)
     top = max(max(values) for _, values in curves.values())
@@ -58,12 +60,12 @@ def plot_tokens_per_char(curves: Mapping[str, tuple[Sequence[int], Sequence[floa
     for (label, (sizes, values)), style in zip(curves.items(), styles * 4):
         ax.plot(list(sizes), list(values), style, ms=4, label=label)
     if marker is not None:
-        ax.plot([marker[0]], [marker[1]], "o", ms=11, mfc="none", mec="black", mew=2, label="this setting")
+        ax.plot([marker[0]], [marker[1]], "o", ms=11, mfc="none", mec="black", mew=2, label=_("this setting"))
     ax.set_xscale("log")
     ax.set_xticks(sizes_seen, [f"{x:,}" for x in sizes_seen], rotation=45)
     ax.minorticks_off()
-    ax.set_xlabel("vocabulary size (tokens)")
-    ax.set_ylabel(ylabel)
+    ax.set_xlabel(_("vocabulary size (tokens)"))
+    ax.set_ylabel(_("tokens per character") if ylabel is None else ylabel)
     ax.set_ylim(0, top)
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small", loc="lower left")  # empty there: a small vocabulary costs >= 1 token per character

@@ -6,6 +6,7 @@ import math
 import numpy as np
 from matplotlib.figure import Figure
 
+from ..i18n import _
 from ..train import History, TrainConfig, get_lr
 from . import _inputs as check
 from ._base import new_figure
@@ -50,22 +51,22 @@ def plot_history(history: History | dict, ax=None, log_x: bool = False) -> Figur
         fig = ax.figure
         ax.clear()
     if history.steps:
-        ax.plot(history.steps, history.train_loss, color="C0", alpha=0.25, lw=1, label="train (each step)")
-        ax.plot(history.steps, _smooth(history.train_loss), color="C0", lw=2, label="train (smoothed)")
+        ax.plot(history.steps, history.train_loss, color="C0", alpha=0.25, lw=1, label=_("train (each step)"))
+        ax.plot(history.steps, _smooth(history.train_loss), color="C0", lw=2, label=_("train (smoothed)"))
     # evaluation at step 0 (before training) has no place on a log axis
     val = [(s, v) for s, v in zip(history.eval_steps, history.val_loss)
            if not math.isnan(v) and not (log_x and s <= 0)]
     if val:
-        ax.plot(*zip(*val), "o-", color="C1", ms=4, label="validation")
+        ax.plot(*zip(*val), "o-", color="C1", ms=4, label=_("validation"))
     if log_x:
         ax.set_xscale("log")
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss (cross-entropy, nats)")
+    ax.set_xlabel(_("step"))
+    ax.set_ylabel(_("loss (cross-entropy, nats)"))
     ax.grid(alpha=0.3)
     if ax.lines:
         ax.legend(loc="upper right")
     else:
-        ax.text(0.5, 0.5, "no steps yet", ha="center", va="center", transform=ax.transAxes, color="gray")
+        ax.text(0.5, 0.5, _("no steps yet"), ha="center", va="center", transform=ax.transAxes, color="gray")
     return fig
 
 
@@ -87,11 +88,11 @@ def plot_lr_schedule(config: TrainConfig, ax=None) -> Figure:
     ax.plot(steps, [get_lr(s, config) for s in steps], color="C2", lw=2)
     if config.warmup_steps:
         ax.axvline(config.warmup_steps, color="gray", ls=":", lw=1)
-        ax.annotate("end of warm-up", (config.warmup_steps, config.learning_rate), xytext=(5, -12),
+        ax.annotate(_("end of warm-up"), (config.warmup_steps, config.learning_rate), xytext=(5, -12),
                     textcoords="offset points", fontsize=8, color="gray")
-    ax.set_xlabel("step")
-    ax.set_ylabel("learning rate")
-    ax.set_title(f"{config.lr_decay} schedule, peak {config.learning_rate:g}", fontsize=10)
+    ax.set_xlabel(_("step"))
+    ax.set_ylabel(_("learning rate"))
+    ax.set_title(_("{decay} schedule, peak {lr:g}").format(decay=config.lr_decay, lr=config.learning_rate), fontsize=10)
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
     return fig

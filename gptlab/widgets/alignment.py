@@ -6,6 +6,7 @@ import torch
 from matplotlib.figure import Figure
 
 from .. import alignment as A
+from ..i18n import _
 from ..model import GPT
 from ..plotting.alignment import plot_answers
 from ._base import Explorer
@@ -41,8 +42,8 @@ class AlignmentExplorer(Explorer):
         self.rows: list[dict] = []
         self._fig: Figure | None = None
         controls = {
-            "instruction": widgets.Text(value=instruction, description="instruction", continuous_update=False),
-            "beta": widgets.SelectionSlider(options=betas, value=beta, description="PPO β"),
+            "instruction": widgets.Text(value=instruction, description=_("instruction"), continuous_update=False),
+            "beta": widgets.SelectionSlider(options=betas, value=beta, description=_("PPO β")),
         }
         super().__init__(controls, columns=2)
 
@@ -90,8 +91,10 @@ class AlignmentExplorer(Explorer):
         instruction = self._check(instruction)
         named = {**self.models, f"PPO β={beta:g}": self.ppo_by_beta[float(beta)]}
         self.rows = [self._answer(name, model, instruction) for name, model in named.items()]
-        self._fig = plot_answers(self.rows, fig=self._fig, title=f"{instruction!r}  (right answer: "
-                                                                   f"{A.solve(instruction)!r})")
-        lines = [f"{r['name']:>12}: {r['answer']!r:10} reward {r['reward']:+.2f}  log p {r['logprob']:.2f}  "
-                 f"{'correct' if r['correct'] else 'wrong'}" for r in self.rows]
+        title = _("{instruction!r}  (right answer: {answer!r})").format(instruction=instruction,
+                                                                         answer=A.solve(instruction))
+        self._fig = plot_answers(self.rows, fig=self._fig, title=title)
+        line = _("{name:>12}: {answer!r:10} reward {reward:+.2f}  log p {logprob:.2f}  {verdict}")
+        lines = [line.format(name=r["name"], answer=r["answer"], reward=r["reward"], logprob=r["logprob"],
+                             verdict=_("correct") if r["correct"] else _("wrong")) for r in self.rows]
         return self._fig, "\n".join(lines)

@@ -23,6 +23,7 @@ import torch.nn as nn
 
 from .._checks import ArgumentTypeError
 from ..attention import MultiHeadAttention, SelfAttention, causal_mask, record_attention
+from ..i18n import _
 from ..plotting.attention import AttentionView, token_label
 from ._base import Explorer
 
@@ -191,7 +192,7 @@ class AttentionExplorer(Explorer):
         toggle = True
         note = ""
         if natural[0].size(1) != natural[0].size(2):
-            toggle, note = False, "mask toggle off: queries and keys are different sequences"
+            toggle, note = False, _("mask toggle off: queries and keys are different sequences")
         self._setup(natural, tokens_k, built_causal if causal is None else bool(causal), toggle, note,
                     layer, head, query, names=[n or type(model).__name__ for n in names])  # "": the model itself
 
@@ -211,7 +212,7 @@ class AttentionExplorer(Explorer):
             return cls(model, torch.tensor([ids], dtype=torch.long), [tokenizer.vocab[i] for i in ids], **kwargs)
         self = cls.__new__(cls)
         self._tokenizer, self._text = tokenizer, text
-        self._text_box = widgets.Text(value=text, description="your text", continuous_update=False,
+        self._text_box = widgets.Text(value=text, description=_("your text"), continuous_update=False,
                                       layout=widgets.Layout(width="420px"))
         cls.__init__(self, model, torch.tensor([ids], dtype=torch.long), [tokenizer.vocab[i] for i in ids],
                      **kwargs)
@@ -260,7 +261,10 @@ class AttentionExplorer(Explorer):
             given = _looks_causal(plain)
             self._cache = {given: plain}
             state = "already masked (every weight above the diagonal is 0)" if given else "unmasked"
-            toggle, note = False, f"mask toggle off: these weights are {state} and no other version was given"
+            toggle = False
+            note = (_("mask toggle off: these weights are already masked (every weight above the diagonal is 0) "
+                      "and no other version was given") if given else
+                    _("mask toggle off: these weights are unmasked and no other version was given"))
             if causal is not None and bool(causal) != given:
                 raise ValueError(f"causal={causal} asks for {'masked' if causal else 'unmasked'} weights, but the "
                                  f"weights given are {state}; pass both versions: "
@@ -306,15 +310,15 @@ class AttentionExplorer(Explorer):
         self.shown_weights: torch.Tensor | None = None  # (T_q, T_k) on screen
         self.shown_row: torch.Tensor | None = None  # (T_k,) the chosen query's weights, or None
         controls = {
-            "layer": widgets.Dropdown(options=[(f"{i}: {n}" if n != f"layer {i}" else n, i) for i, n in
-                                               enumerate(self._names)], value=int(layer), description="layer",
-                                      disabled=n_layer == 1),
-            "head": widgets.IntSlider(value=int(head), min=0, max=max_head - 1, description="head",
+            "layer": widgets.Dropdown(options=[(f"{i}: {n}" if n != f"layer {i}" else _("layer {i}").format(i=i), i)
+                                               for i, n in enumerate(self._names)], value=int(layer),
+                                      description=_("layer"), disabled=n_layer == 1),
+            "head": widgets.IntSlider(value=int(head), min=0, max=max_head - 1, description=_("head"),
                                       disabled=max_head == 1, continuous_update=False),
-            "query": widgets.IntSlider(value=int(query), min=-1, max=T_q - 1, description="query",
+            "query": widgets.IntSlider(value=int(query), min=-1, max=T_q - 1, description=_("query"),
                                        continuous_update=True),
-            "causal": widgets.Checkbox(value=bool(causal), description="mask on" if toggle else
-                                       "mask on (fixed)", disabled=not toggle, indent=False),
+            "causal": widgets.Checkbox(value=bool(causal), description=_("mask on") if toggle else
+                                       _("mask on (fixed)"), disabled=not toggle, indent=False),
         }
         if getattr(self, "_text_box", None) is not None:
             controls["text"] = self._text_box
@@ -373,9 +377,11 @@ class AttentionExplorer(Explorer):
             raise ValueError(f"query={query} is out of range; choose -1 (every row) or 0..{T_q - 1}")
         keep = causal_mask(T_q) if causal and T_q == T_k else None
         q = None if query == -1 else query
-        where = f"layer {layer}" + (f" ({self._names[layer]})" if self._names[layer] != f"layer {layer}" else "")
-        head_text = f"head {head}" if n_head > 1 else "the only head"
-        title = f"{where}, {head_text}, mask {'on' if causal else 'off'}"
+        where = (_("layer {layer} ({name})").format(layer=layer, name=self._names[layer])
+                 if self._names[layer] != f"layer {layer}" else _("layer {layer}").format(layer=layer))
+        head_text = _("head {head}").format(head=head) if n_head > 1 else _("the only head")
+        title = (_("{where}, {head}, mask on") if causal else _("{where}, {head}, mask off")).format(
+            where=where, head=head_text)
         fig = self._view.update(w, query=q, mask=keep, title=title)  # the figure is built once
         self.shown_weights, self.shown_row = w, (None if q is None else w[q])
 
@@ -384,22 +390,24 @@ class AttentionExplorer(Explorer):
         lines = [title]
         if q is None:
             i, j = divmod(int(torch.argmax(w)), T_k)
-            lines.append(f"all {T_q} queries (each row sums to 1); strongest link: {label_q[i]} → {label_k[j]} "
-                         f"({float(w[i, j]):.2f})")
+            lines.append(_("all {n} queries (each row sums to 1); strongest link: {query} → {key} ({weight:.2f})")
+                         .format(n=T_q, query=label_q[i], key=label_k[j], weight=float(w[i, j])))
         else:
             row = w[q]
             j = int(torch.argmax(row))
-            lines.append(f"query {label_q[q]} (position {q}): attends most to {label_k[j]} (position {j}, "
-                         f"{float(row[j]):.2f})")
+            lines.append(_("query {query} (position {q}): attends most to {key} (position {j}, {weight:.2f})")
+                         .format(query=label_q[q], q=q, key=label_k[j], j=j, weight=float(row[j])))
             if T_k <= 12:
-                lines.append("weights: " + "  ".join(f"{label_k[k]} {float(row[k]):.2f}" for k in range(T_k)))
+                listed = "  ".join(f"{label_k[k]} {float(row[k]):.2f}" for k in range(T_k))
+                lines.append(_("weights: {weights}").format(weights=listed))
             else:  # a long row: the five largest weights say more than a wall of numbers
                 top = torch.topk(row, 5).indices.tolist()
-                lines.append("largest weights: " + "  ".join(f"{label_k[k]}@{k} {float(row[k]):.2f}" for k in top))
+                listed = "  ".join(f"{label_k[k]}@{k} {float(row[k]):.2f}" for k in top)
+                lines.append(_("largest weights: {weights}").format(weights=listed))
             if keep is not None and q < T_q - 1:
-                lines.append(f"mask on: the {T_k - 1 - q} later token(s) get weight exactly 0")
+                lines.append(_("mask on: the {n} later token(s) get weight exactly 0").format(n=T_k - 1 - q))
         if causal and keep is not None and q is None:
-            lines.append(f"mask on: {int((~keep).sum())} future weights are exactly 0 (grey)")
+            lines.append(_("mask on: {n} future weights are exactly 0 (grey)").format(n=int((~keep).sum())))
         if self.mask_note:
             lines.append(f"({self.mask_note})")
         return fig, "\n".join(lines)

@@ -6,6 +6,7 @@ import torch
 
 from .._checks import check_int
 from ..attention import dot_product_attention
+from ..i18n import _
 from ..plotting._live import mark_dynamic
 from ..plotting.attention import plot_blend
 from ._base import Explorer
@@ -42,9 +43,9 @@ class BlendExplorer(Explorer):
         self.outputs: torch.Tensor | None = None
         self._fig = None
         controls = {
-            "text": widgets.Text(description="sentence", continuous_update=False,
+            "text": widgets.Text(description=_("sentence"), continuous_update=False,
                                  layout=widgets.Layout(width="32em")),
-            "query": widgets.IntSlider(min=0, max=self.max_words - 1, description="output of",
+            "query": widgets.IntSlider(min=0, max=self.max_words - 1, description=_("output of"),
                                        continuous_update=False),
         }
         initial(controls, text=text, query=query)  # an impossible start raises, never clamps
@@ -68,13 +69,15 @@ class BlendExplorer(Explorer):
         words = self.parse(text)
         note = ""
         if query >= len(words):  # a shorter sentence than the slider: show its last word
-            query, note = len(words) - 1, f"  (the sentence has {len(words)} words: showing the last)"
+            query = len(words) - 1
+            note = "  " + _("(the sentence has {n} words: showing the last)").format(n=len(words))
         X = torch.stack([self.vectors[w] for w in words])  # (T, 2)
         outputs, weights = dot_product_attention(X)  # (T, 2), (T, T)
         self.words, self.weights, self.outputs = words, weights, outputs
         first = self._fig is None
         self._fig = plot_blend(X, outputs, weights, words, query=query, fig=self._fig, radius=self.radius,
-                               title=f"y_{words[query]} (position {query}) is a blend of the inputs")
+                               title=_("y_{word} (position {q}) is a blend of the inputs").format(word=words[query],
+                                                                                                  q=query))
         ax = self._fig.axes[0]
         if first:  # lay the figure out once, with everything visible, and keep that layout
             self._fig.draw_without_rendering()
@@ -84,6 +87,6 @@ class BlendExplorer(Explorer):
                      key="fixed frame")
         parts = [f"{weights[query, j]:.2f} × {w}" for j, w in enumerate(words)]
         summary = (f"y_{words[query]} = " + " + ".join(parts) + "\n"
-                   f"        = ({outputs[query, 0]:.2f}, {outputs[query, 1]:.2f});  the weights sum to "
-                   f"{float(weights[query].sum()):.2f}{note}")
+                   f"        = ({outputs[query, 0]:.2f}, {outputs[query, 1]:.2f});  "
+                   + _("the weights sum to {total:.2f}").format(total=float(weights[query].sum())) + note)
         return self._fig, summary

@@ -9,6 +9,7 @@ from matplotlib.figure import Figure
 
 from .._checks import check_int
 from ..dot_product_scaling import AttentionSharpness, attention_sharpness, saturation_curve
+from ..i18n import _
 from ..plotting.dot_product_scaling import plot_scaling_state
 from ._base import Explorer
 from ._validate import initial
@@ -39,8 +40,8 @@ class ScalingExplorer(Explorer):
         self.stats: AttentionSharpness | None = None
         controls = {
             "d": widgets.SelectionSlider(options=self.dims, description="d", continuous_update=False),
-            "scaled": widgets.Checkbox(description="divide by √d"),
-            "T": widgets.IntSlider(min=2, max=self.T_max, description="T (keys)", continuous_update=False),
+            "scaled": widgets.Checkbox(description=_("divide by √d")),
+            "T": widgets.IntSlider(min=2, max=self.T_max, description=_("T (keys)"), continuous_update=False),
         }
         initial(controls, d=d, scaled=scaled, T=T)  # an impossible start raises, never clamps
         super().__init__(controls)
@@ -72,16 +73,17 @@ class ScalingExplorer(Explorer):
         fig = plot_scaling_state(stats.weights, d, scaled, stats.entropy.item(), stats.jacobian_norm.item(),
                                  unscaled_curve, scaled_curve, fig=self.figure, T_max=self.T_max)
         h_max = math.log(T)
-        mode = "q·k / √d (scaled)" if scaled else "q·k (unscaled)"
+        mode = _("q·k / √d (scaled)") if scaled else _("q·k (unscaled)")
         summary = "\n".join([
-            f"d = {d}, T = {T} keys, scores = {mode}",
-            f"score spread: std {stats.scores.std().item():.2f} "
-            f"(theory: {'1' if scaled else f'√d = {math.sqrt(d):.1f}'})",
-            f"entropy {stats.entropy.item():.3f} nats of a possible log {T} = {h_max:.3f} "
-            f"({100 * stats.entropy.item() / h_max:.0f}%)",
-            f"max weight {stats.max_weight.item():.3f} (uniform: {1 / T:.3f})",
-            f"gradient through softmax |diag(p) − ppᵀ| = {stats.jacobian_norm.item():.2g} "
-            f"({'unscaled' if scaled else 'scaled'}: {other.jacobian_norm.item():.2g}); "
-            f"reaching q |∂p/∂q| = {stats.query_grad_norm.item():.2g}",
+            _("d = {d}, T = {T} keys, scores = {mode}").format(d=d, T=T, mode=mode),
+            _("score spread: std {std:.2f} (theory: {theory})").format(
+                std=stats.scores.std().item(), theory="1" if scaled else f"√d = {math.sqrt(d):.1f}"),
+            _("entropy {h:.3f} nats of a possible log {T} = {h_max:.3f} ({share:.0f}%)").format(
+                h=stats.entropy.item(), T=T, h_max=h_max, share=100 * stats.entropy.item() / h_max),
+            _("max weight {w:.3f} (uniform: {u:.3f})").format(w=stats.max_weight.item(), u=1 / T),
+            _("gradient through softmax |diag(p) − ppᵀ| = {g:.2g} ({other_mode}: {other:.2g}); "
+              "reaching q |∂p/∂q| = {q:.2g}").format(
+                g=stats.jacobian_norm.item(), other_mode=_("unscaled") if scaled else _("scaled"),
+                other=other.jacobian_norm.item(), q=stats.query_grad_norm.item()),
         ])
         return fig, summary

@@ -5,6 +5,7 @@ import ipywidgets as widgets
 import torch
 import torch.nn as nn
 
+from ..i18n import _
 from ..plotting._base import new_figure
 from ..plotting._live import mark_dynamic
 from ._base import Explorer
@@ -35,7 +36,7 @@ class LookupExplorer(Explorer):
         self.probs: torch.Tensor | None = None
         self._cache: dict[str, tuple] = {}
         self._fig = None
-        controls = {"text": widgets.Text(description="sequence", continuous_update=False,
+        controls = {"text": widgets.Text(description=_("sequence"), continuous_update=False,
                                          layout=widgets.Layout(width="30em"))}
         initial(controls, text=text)  # a string; what it says is read (and any mistake shown) by render
         super().__init__(controls, columns=1)
@@ -59,27 +60,29 @@ class LookupExplorer(Explorer):
         self.tokens, self.question_weights, self.probs = tokens, weights, probs
         first = self._fig is None
         if first:
-            self._fig, _ = new_figure(1, 2, figsize=(8.4, 2.8))
+            self._fig, _axes = new_figure(1, 2, figsize=(8.4, 2.8))
         left, right = self._fig.axes
         left.cla()
         right.cla()
         left.bar(range(len(tokens)), weights.numpy(), color="tab:blue")
         left.set_xticks(range(len(tokens)), tokens, fontsize=9)
         left.set_ylim(0, 1.05)
-        left.set_ylabel("weight")
-        left.set_title(f"where the question {tokens[-1]} looks", fontsize=10, y=1.0)
+        left.set_ylabel(_("weight"))
+        left.set_title(_("where the question {question} looks").format(question=tokens[-1]), fontsize=10, y=1.0)
         best = int(probs.argmax())
         right.bar(range(len(probs)), probs.numpy(), color=["tab:orange" if v == best else "0.7"
                                                            for v in range(len(probs))])
         right.set_xticks(range(len(probs)), [str(v) for v in range(len(probs))])
         right.set_ylim(0, 1.05)
-        right.set_xlabel("value")
-        right.set_title(f"the model answers {best} (p = {probs[best]:.2f})", fontsize=10, y=1.0)
+        right.set_xlabel(_("value"))
+        right.set_title(_("the model answers {best} (p = {p:.2f})").format(best=best, p=probs[best]), fontsize=10,
+                        y=1.0)
         if first:  # lay the figure out once, with everything visible, and keep that layout
             self._fig.draw_without_rendering()
             self._fig.set_layout_engine("none")
         mark_dynamic(self._fig, [left, right], key="fixed frame")  # both panels are redrawn, the frame kept
         j = int(weights[:-1].argmax()) if len(tokens) > 1 else 0
-        summary = (f"the question {tokens[-1]} puts {weights[j]:.2f} of its weight on {tokens[j]} "
-                   f"and answers {best} (p = {probs[best]:.2f})")
+        summary = _("the question {question} puts {weight:.2f} of its weight on {key} and answers {best} "
+                    "(p = {p:.2f})").format(question=tokens[-1], weight=weights[j], key=tokens[j], best=best,
+                                            p=probs[best])
         return self._fig, summary

@@ -7,6 +7,7 @@ import ipywidgets as widgets
 from matplotlib.figure import Figure
 
 from .._checks import ArgumentTypeError, check_int
+from ..i18n import _
 from ..ngram import BOS, NGramLM
 from ..plotting.lm import new_token_bar_figure, plot_next_token_probs
 from ..sampling import entropy
@@ -36,13 +37,13 @@ class NGramExplorer(Explorer):
                                     f"for characters), got {type(tokenize).__name__}")
         self.tokenize = tokenize
         controls = {
-            "context": widgets.Text(description="context", placeholder="type a few words",
+            "context": widgets.Text(description=_("context"), placeholder=_("type a few words"),
                                     continuous_update=False, style=LABEL_STYLE),
             "n": widgets.IntSlider(min=1, max=self.max_n, description="n", continuous_update=False,
                                    style=LABEL_STYLE),
-            "smoothing": widgets.Dropdown(options=["add-k", "kneser-ney"], description="smoothing",
+            "smoothing": widgets.Dropdown(options=["add-k", "kneser-ney"], description=_("smoothing"),
                                           style=LABEL_STYLE),
-            "k": widgets.FloatLogSlider(base=10, min=-3, max=1, step=0.1, description="k (add-k)",
+            "k": widgets.FloatLogSlider(base=10, min=-3, max=1, step=0.1, description=_("k (add-k)"),
                                         readout_format=".3g", continuous_update=False, style=LABEL_STYLE),
         }
         # checked against the controls before they see them: an impossible start raises, never clamps
@@ -74,28 +75,33 @@ class NGramExplorer(Explorer):
         model = self._model(n, smoothing, k)
         self.probs = model.next_token_probs_array(tokens)
         used = tokens[-(n - 1):] if n > 1 else []
-        shown = " ".join(used) if used else "(nothing: a unigram model ignores the context)"
-        rule = f"add-k with k = {k:.3g}" if smoothing == "add-k" else f"Kneser-Ney, discount {model.discount:g}"
-        fig = plot_next_token_probs((model.vocab, self.probs), top=self.top,
-                                    title=f"P(next | {shown})   n = {n}, {rule}", ax=self._ax)
+        shown = " ".join(used) if used else _("(nothing: a unigram model ignores the context)")
+        rule = (_("add-k with k = {k:.3g}").format(k=k) if smoothing == "add-k"
+                else _("Kneser-Ney, discount {discount:g}").format(discount=model.discount))
+        title = _("P(next | {context})   n = {n}, {rule}").format(context=shown, n=n, rule=rule)
+        fig = plot_next_token_probs((model.vocab, self.probs), top=self.top, title=title, ax=self._ax)
 
         h = entropy(self.probs)
         best = self.probs.argsort()[::-1][:5]
-        lines = [f"context used (last n-1 = {n - 1} tokens): {shown}"
-                 + (f"   seen {_times(model.context_count(tokens))} in training" if n > 1 else "")]
+        lines = [_("context used (last n-1 = {n} tokens): {context}").format(n=n - 1, context=shown)
+                 + ("   " + _("seen {times} in training").format(times=_times(model.context_count(tokens)))
+                    if n > 1 else "")]
         if smoothing == "kneser-ney" and n > 1 and model.context_count(tokens) == 0:
             # the longest shorter context that was seen: where Kneser-Ney's answer comes from
             seen = next((used[i:] for i in range(1, len(used))
                          if self._model(len(used) - i + 1, smoothing, k).context_count(used[i:]) > 0), [])
-            lines.append("context never seen: Kneser-Ney falls back on "
-                         + (f"what follows {' '.join(seen)!r}" if seen else "the continuation counts (unigram level)"))
+            lines.append(_("context never seen: Kneser-Ney falls back on what follows {context!r}").format(
+                context=" ".join(seen)) if seen else
+                _("context never seen: Kneser-Ney falls back on the continuation counts (unigram level)"))
         if unknown:
-            lines.append(f"not in the training text, read as <unk>: {', '.join(map(repr, unknown))}")
-        lines.append("most likely: " + ", ".join(f"{model.vocab[i]!r} {self.probs[i]:.3f}" for i in best))
-        lines.append(f"entropy {h:.2f} nats: as uncertain as a fair choice among e^H = {math.exp(h):.0f} "
-                     f"of the {len(model.vocab)} tokens")
+            lines.append(_("not in the training text, read as <unk>: {tokens}").format(
+                tokens=", ".join(map(repr, unknown))))
+        lines.append(_("most likely: {tokens}").format(
+            tokens=", ".join(f"{model.vocab[i]!r} {self.probs[i]:.3f}" for i in best)))
+        lines.append(_("entropy {h:.2f} nats: as uncertain as a fair choice among e^H = {choices:.0f} of the {V} "
+                       "tokens").format(h=h, choices=math.exp(h), V=len(model.vocab)))
         return fig, "\n".join(lines)
 
 
 def _times(count: int) -> str:
-    return "once" if count == 1 else f"{count:,} times"
+    return _("once") if count == 1 else _("{count:,} times").format(count=count)

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure
 
 from .._checks import check_choice, check_int
+from ..i18n import _
 from ..plotting.position import plot_position_state
 from ..positional import LearnedPositionalEmbedding, RotaryEmbedding, sinusoidal_encoding
 from ._base import Explorer
@@ -37,9 +38,9 @@ class PositionExplorer(Explorer):
         self.codes: torch.Tensor | None = None
         self.similarity: torch.Tensor | None = None
         controls = {
-            "kind": widgets.Dropdown(options=list(KINDS), description="kind"),
+            "kind": widgets.Dropdown(options=list(KINDS), description=_("kind")),
             "d": widgets.IntSlider(min=2, max=self.max_d, step=2, description="d", continuous_update=False),
-            "position": widgets.IntSlider(min=0, max=self.max_len - 1, description="position p",
+            "position": widgets.IntSlider(min=0, max=self.max_len - 1, description=_("position p"),
                                           continuous_update=False),
         }
         initial(controls, kind=kind, d=d, position=position)  # an impossible start raises, never clamps
@@ -86,21 +87,26 @@ class PositionExplorer(Explorer):
                      for o in range(-(T - 2), T - 1))
         far = min(20, max(p, T - 1 - p))  # the distance quoted in the summary
         n_far = p + far if p + far < T else p - far
-        names = {"sinusoidal": "sinusoidal (fixed)", "learned": "learned (random init, untrained)",
-                 "rope": "RoPE (one vector rotated to each position)"}
-        measure = "rope(x, p)·rope(x, n) / |x|²" if kind == "rope" else "cosine similarity"
-        lines = [f"{names[kind]}, d = {d}: {measure} of position {p} with the others",
-                 f"similarity falls from {sim[p, p].item():.2f} at distance 0 to {sim[p, n_far].item():.2f} "
-                 f"at distance {far}"]
+        names = {"sinusoidal": _("sinusoidal (fixed)"), "learned": _("learned (random init, untrained)"),
+                 "rope": _("RoPE (one vector rotated to each position)")}
+        short = {"sinusoidal": _("sinusoidal"), "learned": _("learned"), "rope": _("rope")}
+        measure = "rope(x, p)·rope(x, n) / |x|²" if kind == "rope" else _("cosine similarity")
+        lines = [_("{kind}, d = {d}: {measure} of position {p} with the others").format(
+                     kind=names[kind], d=d, measure=measure, p=p),
+                 _("similarity falls from {near:.2f} at distance 0 to {far_value:.2f} at distance {far}").format(
+                     near=sim[p, p].item(), far_value=sim[p, n_far].item(), far=far)]
         if kind == "learned":
             off_diagonal = sim[~torch.eye(T, dtype=torch.bool)].abs().mean().item()
-            lines.append(f"at every distance ≥ 1 it is noise around 0 (mean |similarity| {off_diagonal:.2f}): "
-                         f"an untrained table knows nothing about distance; curves from other positions "
-                         f"differ by up to {spread:.2f}")
+            lines.append(_("at every distance ≥ 1 it is noise around 0 (mean |similarity| {mean:.2f}): an untrained "
+                           "table knows nothing about distance; curves from other positions differ by up to "
+                           "{spread:.2f}").format(mean=off_diagonal, spread=spread))
+        elif kind == "sinusoidal":
+            lines.append(_("depends only on the offset n − p: curves from every position agree to {spread:.1e} and "
+                           "are symmetric (distance, not direction)").format(spread=spread))
         else:
-            lines.append(f"depends only on the offset n − p: curves from every position agree to {spread:.1e}"
-                         + (" and are symmetric (distance, not direction)" if kind == "sinusoidal" else ""))
+            lines.append(_("depends only on the offset n − p: curves from every position agree to {spread:.1e}")
+                         .format(spread=spread))
         fig = plot_position_state(
-            codes, sim, p, code_title=f"{kind} codes ({T} positions × {d} dims)",
-            sim_title=f"{measure} vs offset", fig=self.figure)
+            codes, sim, p, code_title=_("{kind} codes ({T} positions × {d} dims)").format(kind=short[kind], T=T, d=d),
+            sim_title=_("{measure} vs offset").format(measure=measure), fig=self.figure)
         return fig, "\n".join(lines)

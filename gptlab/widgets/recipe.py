@@ -8,6 +8,7 @@ import ipywidgets as widgets
 from matplotlib.figure import Figure
 
 from .._checks import ArgumentTypeError, check_int
+from ..i18n import _
 from ..model import GPTConfig, count_parameters
 from ..plotting._live import mark_dynamic
 from ..plotting.recipe import plot_recipe_runs
@@ -22,8 +23,13 @@ CHANGES: dict[str, dict] = {
     "no_bias": dict(bias=False),
     "untied": dict(tie_weights=False),
 }
-LABELS = {"rmsnorm": "RMSNorm", "swiglu": "SwiGLU", "rope": "RoPE", "gqa": "GQA (2 KV heads)",
-          "no_bias": "no biases", "untied": "untied embeddings"}
+
+
+def change_labels() -> dict[str, str]:
+    """Each toggle's label, in the current language (asked when an explorer is built or redrawn)."""
+    return {"rmsnorm": "RMSNorm", "swiglu": "SwiGLU", "rope": "RoPE", "gqa": _("GQA (2 KV heads)"),
+            "no_bias": _("no biases"), "untied": _("untied embeddings")}
+
 RECIPE_CHECKPOINT = "lesson15_recipe"
 
 
@@ -77,7 +83,8 @@ class RecipeExplorer(Explorer):
         unknown = sorted(set(start) - set(CHANGES))
         if unknown:
             raise ValueError(f"unknown change(s) {unknown}; the toggles are {sorted(CHANGES)}")
-        controls = {name: widgets.Checkbox(value=bool(start.get(name, False)), description=LABELS[name],
+        labels = change_labels()
+        controls = {name: widgets.Checkbox(value=bool(start.get(name, False)), description=labels[name],
                                            indent=False) for name in CHANGES}
         super().__init__(controls, columns=3)
 
@@ -119,23 +126,27 @@ class RecipeExplorer(Explorer):
         # the fast redraw: the axes, labels and title are the saved background; bars and dots are redrawn
         # the frame goes over the bars' bottom edge, as in a full draw (at a classroom dpi it is not on a pixel edge)
         mark_dynamic(self._figure, bars + list(ax.collections) + list(ax.spines.values()), key="recipe-runs")
-        on = [LABELS[n] for n, v in toggles.items() if v] or ["none (GPT-2's recipe)"]
-        lines = [f"changes on: {', '.join(on)}",
-                 f"parameters: {params:,} ({(params - base_params) / base_params:+.1%} vs GPT-2's recipe)"
-                 + (f", MLP width {config.mlp_width} (set so the trained run matches GPT-2's count)"
-                    if config.mlp_width != default_width else f", MLP width {config.mlp_width} (the default)"),
-                 f"KV cache per token: {config.kv_cache_per_token(2):,} bytes in float16"]
+        labels = change_labels()
+        on = [labels[n] for n, v in toggles.items() if v] or [_("none (GPT-2's recipe)")]
+        params_line = (_("parameters: {params:,} ({change:+.1%} vs GPT-2's recipe), MLP width {width} (set so the "
+                         "trained run matches GPT-2's count)") if config.mlp_width != default_width else
+                       _("parameters: {params:,} ({change:+.1%} vs GPT-2's recipe), MLP width {width} (the default)"))
+        lines = [_("changes on: {changes}").format(changes=", ".join(on)),
+                 params_line.format(params=params, change=(params - base_params) / base_params, width=config.mlp_width),
+                 _("KV cache per token: {bytes:,} bytes in float16").format(bytes=config.kv_cache_per_token(2))]
         if i is None:
-            order = " → ".join(LABELS[n] for n in CHANGES)
-            lines.append(f"loss: not measured for this combination (the precomputed runs add the changes in "
-                         f"the order {order})")
+            order = " → ".join(labels[n] for n in CHANGES)
+            lines.append(_("loss: not measured for this combination (the precomputed runs add the changes in the "
+                           "order {order})").format(order=order))
         else:
             losses = self._losses[i]
-            line = (f"measured val loss ({len(losses)} seeds): mean {sum(losses) / len(losses):.3f}, "
-                    f"range {min(losses):.3f}–{max(losses):.3f}")
             long = self.runs[i].get("val_loss_long")
+            numbers = dict(n=len(losses), mean=sum(losses) / len(losses), low=min(losses), high=max(losses))
             if long:
                 long = long if isinstance(long, list) else [long]
-                line += f"; at twice the trained context: mean {sum(long) / len(long):.3f}"
-            lines.append(line)
+                lines.append(_("measured val loss ({n} seeds): mean {mean:.3f}, range {low:.3f}–{high:.3f}; at twice "
+                               "the trained context: mean {long:.3f}").format(**numbers, long=sum(long) / len(long)))
+            else:
+                lines.append(_("measured val loss ({n} seeds): mean {mean:.3f}, range {low:.3f}–{high:.3f}")
+                             .format(**numbers))
         return self._figure, "\n".join(lines)

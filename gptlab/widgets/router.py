@@ -11,6 +11,7 @@ import torch.nn as nn
 from matplotlib.figure import Figure
 
 from .._checks import check_int
+from ..i18n import _
 from ..moe import MoE
 from ..plotting.moe import plot_router_state
 from ._base import Explorer
@@ -92,10 +93,11 @@ class RouterExplorer(Explorer):
         self.busiest_fraction: float = float("nan")
         self.aux_loss: float = float("nan")
         controls = {
-            "model": widgets.Dropdown(options=names, description="model"),
-            "layer": widgets.IntSlider(min=0, max=max_layers - 1, description="MoE layer", continuous_update=False),
-            "top_k": widgets.IntSlider(min=1, max=max_experts, description="top-k", continuous_update=False),
-            "text": widgets.Text(description="text", continuous_update=False, layout=widgets.Layout(width="40em")),
+            "model": widgets.Dropdown(options=names, description=_("model")),
+            "layer": widgets.IntSlider(min=0, max=max_layers - 1, description=_("MoE layer"), continuous_update=False),
+            "top_k": widgets.IntSlider(min=1, max=max_experts, description=_("top-k"), continuous_update=False),
+            "text": widgets.Text(description=_("text"), continuous_update=False,
+                                 layout=widgets.Layout(width="40em")),
         }
         initial(controls, model=model, layer=layer, top_k=top_k, text=text)  # an impossible start raises
         super().__init__(controls, columns=3)
@@ -172,7 +174,8 @@ class RouterExplorer(Explorer):
         layout = (math.ceil(len(tokens) / self.per_row), r.gates.shape[1] > 2, r.capacity is not None)
         fig = plot_router_state(tokens, r.experts, r.gates, r.tokens_per_expert,
                                 n_experts=r.tokens_per_expert.numel(), capacity=r.capacity,
-                                title=f"layer {layer}: assignments per expert", per_row=self.per_row,
+                                title=_("layer {layer}: assignments per expert").format(layer=layer),
+                                per_row=self.per_row,
                                 fig=self._figures.pop(layout, None))
         self._figures[layout] = fig
         while len(self._figures) > FIGURES_KEPT:
@@ -195,22 +198,25 @@ class RouterExplorer(Explorer):
         share = " | ".join(f"E{e} {int(c)} ({c / (T * top_k):.0%})" for e, c in enumerate(counts.tolist()))
         by_expert: dict[int, list[str]] = {e: [] for e in range(n_experts)}
         pairs = Counter(zip(r.experts[:, 0].tolist(), tokens))  # (first-choice expert, token) -> count
-        for (e, token), _ in pairs.most_common():
+        for (e, token), _count in pairs.most_common():
             by_expert[e].append(_show(token))
         firsts = " | ".join(f"E{e}: {' '.join(toks[:6]) or '-'}" for e, toks in by_expert.items())
+        header = (_("{model}: MoE layer {layer} of 0..{last}, top_k={k}, {T} tokens") if top_k == trained_k else
+                  _("{model}: MoE layer {layer} of 0..{last}, top_k={k} (trained with top_k={trained_k}), {T} tokens"))
         lines = [
-            f"{model}: MoE layer {layer} of 0..{n_layers - 1}, top_k={top_k}"
-            f"{'' if top_k == trained_k else f' (trained with top_k={trained_k})'}, {T} tokens",
-            f"utilisation: {share}  (sum {int(counts.sum())} = {T} tokens x top_k {top_k})",
-            f"busiest expert: E{busiest}, visited by {busiest_fraction:.0%} of the tokens "
-            f"(fair share {top_k / n_experts:.0%} = top_k / n_experts)",
-            f"aux (load-balancing) loss on this prompt: {r.aux_loss:.3f}  "
-            f"(1 = balanced, {n_experts} = all on one expert)",
-            f"first choices: {firsts}",
+            header.format(model=model, layer=layer, last=n_layers - 1, k=top_k, trained_k=trained_k, T=T),
+            _("utilisation: {share}  (sum {total} = {T} tokens x top_k {k})").format(
+                share=share, total=int(counts.sum()), T=T, k=top_k),
+            _("busiest expert: E{e}, visited by {fraction:.0%} of the tokens (fair share {fair:.0%} = "
+              "top_k / n_experts)").format(e=busiest, fraction=busiest_fraction, fair=top_k / n_experts),
+            _("aux (load-balancing) loss on this prompt: {loss:.3f}  (1 = balanced, {n} = all on one expert)").format(
+                loss=r.aux_loss, n=n_experts),
+            _("first choices: {firsts}").format(firsts=firsts),
         ]
         if r.capacity is not None:
-            lines.append(f"capacity {r.capacity} per expert: {int(r.dropped.sum())} of {T * top_k} assignments "
-                         f"dropped ({r.dropped.float().mean().item():.0%})")
+            lines.append(_("capacity {capacity} per expert: {dropped} of {total} assignments dropped ({share:.0%})")
+                         .format(capacity=r.capacity, dropped=int(r.dropped.sum()), total=T * top_k,
+                                 share=r.dropped.float().mean().item()))
         return "\n".join(lines), tokens, r, busiest_fraction
 
 

@@ -11,6 +11,7 @@ import torch
 from matplotlib.figure import Figure
 
 from .._checks import ArgumentTypeError, check_choice, check_int, check_type
+from ..i18n import _
 from ..plotting.lm import new_token_bar_figure, plot_sampling_before_after
 from ..sampling import (
     entropy,
@@ -108,13 +109,14 @@ class SamplingExplorer(Explorer):
         V = len(tokens)
         controls = {
             "temperature": widgets.FloatSlider(min=0.0, max=2.0, step=0.05,
-                                               description="temperature", continuous_update=False, style=LABEL_STYLE),
-            "top_k": widgets.IntSlider(min=0, max=V, description="top-k (0=off)",
+                                               description=_("temperature"), continuous_update=False,
+                                               style=LABEL_STYLE),
+            "top_k": widgets.IntSlider(min=0, max=V, description=_("top-k (0=off)"),
                                        continuous_update=False, style=LABEL_STYLE),
-            "top_p": widgets.FloatSlider(min=0.05, max=1.0, step=0.05, description="top-p",
+            "top_p": widgets.FloatSlider(min=0.05, max=1.0, step=0.05, description=_("top-p"),
                                          continuous_update=False, style=LABEL_STYLE),
             "repetition_penalty": widgets.FloatSlider(min=1.0, max=2.0, step=0.05,
-                                                      description="rep. penalty", continuous_update=False,
+                                                      description=_("rep. penalty"), continuous_update=False,
                                                       style=LABEL_STYLE),
         }
         # checked against the sliders before they see them: an impossible start raises, never clamps
@@ -224,10 +226,11 @@ class SamplingExplorer(Explorer):
         settings = self._settings
         self.continuation = self._continue(settings)
         repeated = repeated_ngram_fraction(self.continuation, self.highlight_n)
-        self.summary += (f"\nthe next {self.generate} tokens under this rule (seed {self.seed}), "
-                         f"{MARK_OPEN}…{MARK_CLOSE} where they repeat a {self.highlight_n}-gram of the text so far; "
-                         f"repeated {self.highlight_n}-grams in them: {repeated:.2f}\n"
-                         + self._marked(self.continuation))
+        told = _("the next {n} tokens under this rule (seed {seed}), {open}…{close} where they repeat a {k}-gram "
+                 "of the text so far; repeated {k}-grams in them: {share:.2f}")
+        self.summary += ("\n" + told.format(n=self.generate, seed=self.seed, open=MARK_OPEN, close=MARK_CLOSE,
+                                             k=self.highlight_n, share=repeated)
+                         + "\n" + self._marked(self.continuation))
         shown = self._summary_html(self.summary)  # the marks become highlights on screen
         self.text.value = shown.replace(MARK_OPEN, "<mark>").replace(MARK_CLOSE, "</mark>")
         self.last_continuation_seconds = time.perf_counter() - start
@@ -236,32 +239,35 @@ class SamplingExplorer(Explorer):
         settings = dict(temperature=temperature, top_k=top_k or None, top_p=top_p if top_p < 1.0 else None,
                         repetition_penalty=repetition_penalty, previous=self.previous)
         self.after = next_token_probs(self.logits, **settings)
-        described = (f"T = {temperature:g}{' (greedy)' if temperature == 0 else ''}, "
-                     f"top-k {top_k or 'off'}, top-p {top_p:g}{' (off)' if top_p >= 1 else ''}, "
-                     f"repetition penalty {repetition_penalty:g}")
+        t_text = _("{t:g} (greedy)").format(t=temperature) if temperature == 0 else f"{temperature:g}"
+        k_text = f"{top_k}" if top_k else _("off")
+        p_text = _("{p:g} (off)").format(p=top_p) if top_p >= 1 else f"{top_p:g}"
+        described = _("T = {t}, top-k {k}, top-p {p}, repetition penalty {penalty:g}").format(
+            t=t_text, k=k_text, p=p_text, penalty=repetition_penalty)
         # the settings are on the sliders and in the first line under the picture; a title that
         # stays the same is drawn once, not at every move
-        title = None if self.context is None else f"next token after {self.context!r}"
+        title = None if self.context is None else _("next token after {context!r}").format(context=self.context)
         fig = plot_sampling_before_after(self.tokens, self.before, self.after, top=self.top, title=title,
                                          ax=self._ax)
         h_before, h_after = entropy(self.before), entropy(self.after)
         kept = int((self.after > 0).sum())
         lines = [
             described,
-            f"entropy: model {h_before:.2f} nats (e^H = {math.exp(h_before):.1f} tokens) -> "
-            f"sampled {h_after:.2f} nats (e^H = {math.exp(h_after):.1f})",
-            f"kept {kept} of {len(self.tokens)} tokens, holding {kept_mass(self.before, self.after):.1%} "
-            f"of the model's probability",
+            _("entropy: model {h0:.2f} nats (e^H = {e0:.1f} tokens) -> sampled {h1:.2f} nats (e^H = {e1:.1f})").format(
+                h0=h_before, e0=math.exp(h_before), h1=h_after, e1=math.exp(h_after)),
+            _("kept {kept} of {V} tokens, holding {mass:.1%} of the model's probability").format(
+                kept=kept, V=len(self.tokens), mass=kept_mass(self.before, self.after)),
         ]
         if self.previous and repetition_penalty != 1.0:
             used = sorted(set(self.previous))
-            lines.append("penalised as already used: " + " ".join(_show(self.tokens[i]) for i in used))
+            lines.append(_("penalised as already used: {tokens}").format(
+                tokens=" ".join(_show(self.tokens[i]) for i in used)))
         if self.n_samples:
             # draw from the distribution just computed (what ``sample`` does, without computing it twice)
             draws = torch.multinomial(self.after, self.n_samples, replacement=True,
                                       generator=torch.Generator().manual_seed(self.seed))
-            lines.append(f"{self.n_samples} draws (seed {self.seed}): "
-                         + " ".join(_show(self.tokens[i]) for i in draws.tolist()))
+            lines.append(_("{n} draws (seed {seed}): {tokens}").format(
+                n=self.n_samples, seed=self.seed, tokens=" ".join(_show(self.tokens[i]) for i in draws.tolist())))
         self._settings = settings  # ``redraw`` writes this rule's continuation under the picture
         return fig, "\n".join(lines)
 

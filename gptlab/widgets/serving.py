@@ -4,7 +4,8 @@ from __future__ import annotations
 import ipywidgets as widgets
 from matplotlib.figure import Figure
 
-from ..plotting.quantization import plot_gpus_needed
+from ..i18n import _
+from ..plotting.quantization import limit_label, plot_gpus_needed
 from ..serving import DTYPES, GPUS, MODELS, gpus_needed, model_shape
 from ._base import Explorer
 from ._validate import initial
@@ -23,12 +24,12 @@ class ServingExplorer(Explorer):
         self.models = {**MODELS, **{name: model_shape(m) for name, m in (models or {}).items()}}
         self._figure = None
         controls = {
-            "model": widgets.Dropdown(options=list(self.models), description="model"),
-            "dtype": widgets.Dropdown(options=list(DTYPES), description="precision"),
+            "model": widgets.Dropdown(options=list(self.models), description=_("model")),
+            "dtype": widgets.Dropdown(options=list(DTYPES), description=_("precision")),
             "gpu": widgets.Dropdown(options=list(GPUS), description="GPU"),
-            "context": widgets.IntText(description="context"),
-            "users": widgets.IntText(description="users"),
-            "tokens_per_s": widgets.FloatText(description="tokens/s each"),
+            "context": widgets.IntText(description=_("context")),
+            "users": widgets.IntText(description=_("users")),
+            "tokens_per_s": widgets.FloatText(description=_("tokens/s each")),
         }
         # an unknown choice or a wrong type raises here, naming it; a number out of range is shown by render
         initial(controls, model=model, dtype=dtype, gpu=gpu, context=context, users=users, tokens_per_s=tokens_per_s)
@@ -40,13 +41,19 @@ class ServingExplorer(Explorer):
         result = gpus_needed(self.models[model], dtype, users, context, tokens_per_s, gpu)
         by = result["by_limit"]
         mem = result["memory"]
+        binding = limit_label(result["binding"])
         self._figure = plot_gpus_needed(by, result["binding"], mem, fig=self._figure,
-                                        title=f"{result['gpus']:,} x {gpu}: {result['binding']} binds")
-        summary = (f"{model} in {dtype}, {users:,} users x {context:,} tokens at {tokens_per_s:g} tokens/s each\n"
-                   f"memory: weights {mem['weights'] / 1e9:,.1f} GB + KV cache {mem['kv_cache'] / 1e9:,.1f} GB = "
-                   f"{mem['total'] / 1e9:,.1f} GB\n"
-                   f"GPUs for memory {by['memory']:,}, for bandwidth {by['bandwidth']:,}, for compute "
-                   f"{by['compute']:,} -> {result['gpus']:,} {gpu} (binding: {result['binding']})")
+                                        title=_("{gpus:,} x {gpu}: {limit} binds").format(gpus=result["gpus"], gpu=gpu,
+                                                                                           limit=binding))
+        summary = "\n".join([
+            _("{model} in {dtype}, {users:,} users x {context:,} tokens at {speed:g} tokens/s each").format(
+                model=model, dtype=dtype, users=users, context=context, speed=tokens_per_s),
+            _("memory: weights {weights:,.1f} GB + KV cache {kv:,.1f} GB = {total:,.1f} GB").format(
+                weights=mem["weights"] / 1e9, kv=mem["kv_cache"] / 1e9, total=mem["total"] / 1e9),
+            _("GPUs for memory {memory:,}, for bandwidth {bandwidth:,}, for compute {compute:,} -> {gpus:,} {gpu} "
+              "(binding: {limit})").format(memory=by["memory"], bandwidth=by["bandwidth"], compute=by["compute"],
+                                            gpus=result["gpus"], gpu=gpu, limit=binding),
+        ])
         return self._figure, summary
 
 

@@ -7,6 +7,7 @@ import ipywidgets as widgets
 
 from .._checks import check_int
 from ..bpe import BPETokenizer
+from ..i18n import _
 from ..plotting.tokens import plot_tokens_per_char
 from ._base import Explorer
 from ._validate import initial
@@ -61,10 +62,10 @@ class TokenizerExplorer(Explorer):
         self.tokens_view = widgets.HTML()
         trained_on = next(iter(self.tokenizers)) if trained_on is None else trained_on
         controls = {
-            "text": widgets.Textarea(description="text", continuous_update=False,
+            "text": widgets.Textarea(description=_("text"), continuous_update=False,
                                      layout=widgets.Layout(width="40em", height="4em")),
-            "trained_on": widgets.Dropdown(options=list(self.tokenizers), description="BPE trained on"),
-            "vocab_size": widgets.SelectionSlider(options=self.sizes, description="vocabulary",
+            "trained_on": widgets.Dropdown(options=list(self.tokenizers), description=_("BPE trained on")),
+            "vocab_size": widgets.SelectionSlider(options=self.sizes, description=_("vocabulary"),
                                                   continuous_update=False),
         }
         initial(controls, text=text, trained_on=trained_on, vocab_size=vocab_size)
@@ -92,14 +93,16 @@ class TokenizerExplorer(Explorer):
         per_char = len(ids) / len(text)
         first = self.figure is None
         self.figure = plot_tokens_per_char(
-            {f"trained on {label}": c for label, c in self.curves.items()}, marker=(vocab_size, per_char),
-            title=f"{len(ids)} tokens for {len(text)} characters", fig=self.figure)
+            {_("trained on {label}").format(label=label): c for label, c in self.curves.items()},
+            marker=(vocab_size, per_char),
+            title=_("{n} tokens for {chars} characters").format(n=len(ids), chars=len(text)), fig=self.figure)
         if first:  # lay the figure out once (the slow part of a redraw), then keep that layout
             self.figure.draw_without_rendering()
             self.figure.set_layout_engine("none")
         self.tokens_view.value = tokens_html(self.pieces)
         n_bytes = len(text.encode("utf-8"))
-        summary = (f"BPE trained on {trained_on}, {vocab_size} tokens: {len(ids)} tokens for {len(text)} characters "
-                   f"({n_bytes} UTF-8 bytes) = {per_char:.2f} tokens per character, "
-                   f"{n_bytes / len(ids):.2f} bytes per token")
+        summary = _("BPE trained on {label}, {vocab} tokens: {n} tokens for {chars} characters ({bytes} UTF-8 bytes) "
+                    "= {per_char:.2f} tokens per character, {per_token:.2f} bytes per token").format(
+            label=trained_on, vocab=vocab_size, n=len(ids), chars=len(text), bytes=n_bytes, per_char=per_char,
+            per_token=n_bytes / len(ids))
         return self.figure, summary
