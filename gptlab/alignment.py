@@ -42,6 +42,7 @@ __all__ = [
     "bradley_terry_loss", "ppo_policy_loss", "gae", "kl_penalised_rewards", "dpo_loss", "pack",
     "generate_responses", "make_preference_pairs", "train_sft", "train_reward_model", "train_dpo",
     "pair_rewards", "reward_accuracy", "PPOConfig", "PPOHistory", "PPOTrainer", "evaluate_policy",
+    "LabellerReward", "best_of_n",
 ]
 
 # ----------------------------------------------------------------------------------------------
@@ -126,6 +127,36 @@ def prefers(prompt: str, response_a: str, response_b: str) -> int:
     """
     a, b = label_score(prompt, response_a), label_score(prompt, response_b)
     return (a > b) - (a < b)
+
+
+class LabellerReward:
+    """The labeller itself as a reward: 1.0 for a correct answer, 0.0 otherwise.
+
+    A *perfect* reward model, which no real RLHF run has: PPO against it shows what the method does
+    when the reward is right, so the gap to PPO against a learned reward model is that model's
+    error. Called like a ``RewardModel``: ``reward(idx, lengths)`` -> (B,) rewards, where each row of
+    ``idx`` is an instruction followed by its answer (``pack``'s layout).
+    """
+
+    def __init__(self, tokenizer):
+        if not (hasattr(tokenizer, "decode") and hasattr(tokenizer, "encode")):
+            raise ArgumentTypeError(f"tokenizer must have encode and decode (e.g. a CharTokenizer), got "
+                                    f"{type(tokenizer).__name__}")
+        self.tokenizer = tokenizer
+
+    def __call__(self, idx: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        scores = []
+        for row, n in zip(idx.tolist(), lengths.tolist()):
+            prompt, sep, response = self.tokenizer.decode(row[:n]).partition(" => ")
+            scores.append(float(bool(sep)) * float(_safe_correct(prompt + sep, response)))
+        return torch.tensor(scores, device=idx.device)
+
+
+def _safe_correct(prompt: str, response: str) -> bool:
+    try:
+        return is_correct(prompt, response)
+    except ValueError:  # not an instruction of the task language
+        return False
 
 
 def web_text(n: int, seed: int = 0, p_correct: float = 0.3, min_len: int = 2, max_len: int = 3,
@@ -881,3 +912,24 @@ def evaluate_policy(model: GPT, tokenizer, prompts: Sequence[str], reference: GP
         out["kl"] = float(kl.mean())
     out["logprob"] = float(sequence_logprobs(model, idx, mask).mean()) if bool(mask[:, 1:].any()) else math.nan
     return out
+
+
+@torch.no_grad()
+def best_of_n(model: GPT, tokenizer, prompts: Sequence[str], reward: Callable, n: int,
+              max_new_tokens: int = 8, seed: int = 0) -> list[str]:
+    """Best-of-n sampling: ``n`` answers per prompt from ``model``, keep the one ``reward`` scores
+    highest (the first of equal scores) -> one response per prompt.
+
+    No training at all: it shows what a reward model knows about the model's own answers, without
+    giving a policy the chance to exploit its mistakes.
+    """
+    n = check_int("n", n, min_value=1)
+    if not callable(reward):
+        raise ArgumentTypeError("reward must be callable as reward(idx, lengths) -> (B,) scores, e.g. a RewardModel")
+    many = [p for p in prompts for _ in range(n)]
+    answers = generate_responses(model, tokenizer, many, max_new_tokens=max_new_tokens, seed=seed)
+    device = next(model.parameters()).device
+    idx, _, lengths = pack(tokenizer, many, answers, model.config.block_size, device)
+    scores = reward(idx, lengths).float().view(len(prompts), n)
+    best = scores.argmax(dim=1).tolist()  # argmax takes the first of equal scores
+    return [answers[j * n + k] for j, k in enumerate(best)]

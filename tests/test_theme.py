@@ -181,6 +181,10 @@ def _calls():
         "plot_ppo_curves": lambda: plotting.plot_ppo_curves(
             {"β = 0.5": PPOHistory(steps=[0, 1, 2], reward=[0.1, 0.3, 0.4], kl=[0.0, 0.5, 1.0],
                                    accuracy=[0.5, 0.5, 0.49])}),
+        "plot_accuracy_against_kl": lambda: plotting.plot_accuracy_against_kl(
+            {"labeller": PPOHistory(steps=[1, 2, 3], kl=[0.0, 0.8, 1.5], accuracy=[0.5, 0.6, 0.7]),
+             "reward model": PPOHistory(steps=[1, 2, 3], kl=[0.0, 1.5, 3.0], accuracy=[0.5, 0.4, 0.35])},
+            baseline=0.5, window=2),
         "plot_answers": lambda: plotting.plot_answers(
             [{"name": "base", "answer": "abq", "reward": -0.5, "logprob": -3.2, "correct": False},
              {"name": "SFT", "answer": "cba", "reward": 0.8, "logprob": -1.1, "correct": True}], title="reverse"),

@@ -8,7 +8,8 @@ from matplotlib.figure import Figure
 from ..i18n import _
 from ._base import new_figure
 
-__all__ = ["plot_model_comparison", "plot_reward_ranking", "plot_ppo_curves", "plot_answers"]
+__all__ = ["plot_model_comparison", "plot_reward_ranking", "plot_ppo_curves", "plot_answers",
+           "plot_accuracy_against_kl"]
 
 
 def _metrics() -> tuple[tuple[str, str], ...]:
@@ -70,6 +71,47 @@ def plot_ppo_curves(histories: Mapping[str, object]) -> Figure:
         ax.set_title(title, fontsize=10)
         ax.set_xlabel(_("PPO rollout"))
     axes[2].set_ylim(0, 1)
+    axes[0].legend(fontsize=8)
+    return fig
+
+
+def _running_mean(values: Sequence[float], window: int) -> list[float]:
+    out, total = [], 0.0
+    for i, v in enumerate(values):
+        total += v
+        if i >= window:
+            total -= values[i - window]
+        out.append(total / min(i + 1, window))
+    return out
+
+
+def plot_accuracy_against_kl(histories: Mapping[str, object], baseline: float | None = None,
+                             window: int = 10) -> Figure:
+    """True task accuracy of PPO's rollouts, per rollout and against the KL to the reference, one
+    line per run (each a running mean over ``window`` rollouts: one rollout is only 64 answers).
+
+    Against KL is how Gao et al. (2022) compare optimising a proxy reward with optimising the true
+    one: the further the policy moves, the more a proxy's mistakes cost. ``baseline``: a dashed
+    line at the starting model's accuracy."""
+    if not histories:
+        raise ValueError("histories is empty: give {label: PPOHistory}")
+    window = int(window)
+    if window < 1:
+        raise ValueError(f"window={window} must be at least 1 rollout")
+    fig, axes = new_figure(1, 2, figsize=(11, 3.2))
+    for i, (label, h) in enumerate(histories.items()):
+        acc, kl = _running_mean(list(h.accuracy), window), _running_mean(list(h.kl), window)
+        axes[0].plot(h.steps, acc, color=f"C{i}", label=label)
+        axes[1].plot(kl, acc, color=f"C{i}", label=label)
+    for ax in axes:
+        if baseline is not None:
+            ax.axhline(baseline, color="gray", ls="--", lw=1, label=_("SFT"))
+        ax.set_ylim(0, 1)
+        ax.set_ylabel(_("true task accuracy"))
+    axes[0].set_xlabel(_("PPO rollout"))
+    axes[1].set_xlabel(_("KL to SFT (nats per answer)"))
+    axes[0].set_title(_("accuracy as PPO trains"), fontsize=10)
+    axes[1].set_title(_("accuracy against how far the policy moved"), fontsize=10)
     axes[0].legend(fontsize=8)
     return fig
 

@@ -72,8 +72,10 @@ def lesson_pipeline(beta: float, device: str = "cpu", progress: bool = False):
     A.train_sft(sft, tok, demos, [A.solve(p) + A.STOP for p in demos], steps=SFT_STEPS, progress=progress)
     pairs = A.make_preference_pairs(sft, tok, A.make_prompts(N_PAIR_PROMPTS, seed=2),
                                     samples_per_prompt=SAMPLES_PER_PROMPT, max_new_tokens=PPO["max_new_tokens"])
+    torch.manual_seed(0)  # seeded where the notebook seeds, so the β = 0.5 run is the lesson's own
     rm = A.RewardModel(sft)
     A.train_reward_model(rm, tok, pairs, steps=RM_STEPS, progress=progress)
+    torch.manual_seed(0)
     policy = copy.deepcopy(sft)
     cfg = A.PPOConfig(beta=beta, progress=progress, **PPO)
     trainer = A.PPOTrainer(policy, copy.deepcopy(sft), rm, tok, A.make_prompts(512, seed=3), cfg)
