@@ -20,6 +20,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = "00_start_here.ipynb"
+CHINESE = f"zh_CN/{NOTEBOOK}"  # the same lesson in the Chinese edition (python -m gptlab.i18n build)
 CHROMIUM = shutil.which("chromium")
 pytestmark = pytest.mark.browser
 
@@ -50,6 +51,8 @@ def classroom_lab(tmp_path_factory):
 def _lab(tmp_path_factory, theme: str):
     workdir = tmp_path_factory.mktemp(f"lab-{theme}")
     shutil.copy(ROOT / "notebooks" / NOTEBOOK, workdir / NOTEBOOK)
+    (workdir / "zh_CN").mkdir()
+    shutil.copy(ROOT / "notebooks" / CHINESE, workdir / CHINESE)
     port, token = _free_port(), "gptlab-test"
     cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
            f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={workdir}",
@@ -81,7 +84,14 @@ def _lab(tmp_path_factory, theme: str):
     log.close()
 
 
-def test_lesson_runs_and_slider_changes_the_widget(lab):
+def _has_chinese(text: str) -> bool:
+    return any("\u4e00" <= ch <= "\u9fff" for ch in text)
+
+
+@pytest.mark.parametrize("notebook", [NOTEBOOK, CHINESE], ids=["en", "zh_CN"])
+def test_lesson_runs_and_slider_changes_the_widget(lab, notebook):
+    """Both editions: Run All, then move the first slider; in the Chinese one the explorer's
+    summary is Chinese too (gptlab.set_language, run by the lesson's first cell)."""
     url, token = lab
     artifacts = ROOT / "test-artifacts"
     artifacts.mkdir(exist_ok=True)
@@ -91,7 +101,7 @@ def test_lesson_runs_and_slider_changes_the_widget(lab):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=args)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         try:
-            page.goto(f"{url}/lab/tree/{NOTEBOOK}?token={token}", timeout=60_000)
+            page.goto(f"{url}/lab/tree/{notebook}?token={token}", timeout=60_000)
             page.wait_for_selector(".jp-Notebook", timeout=60_000)
             # a kernel dialog may ask which kernel to start: take the suggested one
             dialog = page.locator(".jp-Dialog button.jp-mod-accept")
@@ -129,7 +139,8 @@ def test_lesson_runs_and_slider_changes_the_widget(lab):
                 }""", arg=[before_text, before_img], timeout=30_000)
             after_text = summary.inner_text()
             after_img = page.locator(".widget-image").first.get_attribute("src")
-            page.screenshot(path=str(artifacts / "browser_slider.png"), full_page=False)
+            name = "browser_slider.png" if notebook == NOTEBOOK else "browser_slider_zh_CN.png"
+            page.screenshot(path=str(artifacts / name), full_page=False)
         except Exception:
             page.screenshot(path=str(artifacts / "browser_failure.png"))
             raise
@@ -137,6 +148,7 @@ def test_lesson_runs_and_slider_changes_the_widget(lab):
             browser.close()
     assert after_text != before_text
     assert after_img != before_img
+    assert _has_chinese(after_text) == (notebook == CHINESE), after_text
 
 
 def test_lesson_in_slide_mode_widget_slide_answers_a_slider(classroom_lab):
