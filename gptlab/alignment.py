@@ -24,7 +24,7 @@ from __future__ import annotations
 import copy
 import math
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -70,19 +70,37 @@ def make_prompt(task: str, word: str, letter: str = "a") -> str:
 
 
 def make_prompts(n: int, seed: int = 0, min_len: int = 2, max_len: int = 3,
-                 tasks: Sequence[str] = TASKS) -> list[str]:
-    """``n`` random instructions (tasks drawn evenly, words of ``min_len``..``max_len`` letters)."""
+                 tasks: Sequence[str] = TASKS, distinct: bool = False, exclude: Iterable[str] = ()) -> list[str]:
+    """``n`` random instructions (tasks drawn evenly, words of ``min_len``..``max_len`` letters).
+
+    ``distinct=True`` draws no instruction twice; ``exclude`` lists instructions never to draw (the
+    ones a model was trained on, for a held-out test set). Without either, the draw is as it always
+    was: the same seed gives the same list.
+    """
     n = check_int("n", n, min_value=0)
     min_len = check_int("min_len", min_len, min_value=1)
     max_len = check_int("max_len", max_len, min_value=min_len)
     for task in tasks:
         if task not in TASKS:
             raise ValueError(f"tasks contains {task!r}; choose among {', '.join(map(repr, TASKS))}")
+    if isinstance(exclude, str):
+        raise ArgumentTypeError("exclude must be a collection of instructions, not one string")
+    skip = set(exclude)
     rng = random.Random(seed)
-    out = []
-    for _ in range(n):
+    out: list[str] = []
+    seen: set[str] = set()
+    tries, limit = 0, 1000 * max(n, 1)
+    while len(out) < n:
+        tries += 1
+        if tries > limit:
+            raise ValueError(f"could not draw n={n} instructions with distinct={distinct} outside the {len(skip)} "
+                             f"excluded ones; there are too few words of {min_len}-{max_len} letters: lower n")
         word = "".join(rng.choice(LETTERS) for _ in range(rng.randint(min_len, max_len)))
-        out.append(make_prompt(rng.choice(list(tasks)), word, rng.choice(word)))
+        prompt = make_prompt(rng.choice(list(tasks)), word, rng.choice(word))
+        if prompt in skip or (distinct and prompt in seen):
+            continue
+        seen.add(prompt)
+        out.append(prompt)
     return out
 
 

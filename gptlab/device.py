@@ -12,6 +12,7 @@ from numbers import Integral
 import torch
 
 from ._checks import ArgumentTypeError, check_float, check_int, check_type
+from .i18n import _
 
 DEVICE_NAMES = "'cpu', 'cuda', 'cuda:N' (N = a GPU's number), 'mps'"
 
@@ -93,7 +94,7 @@ def describe_device(device: torch.device | None = None) -> str:
     if device.type == "mps":
         return "mps: Apple GPU (Metal)"
     n = torch.get_num_threads()
-    return f"cpu: {n} thread" + ("" if n == 1 else "s")
+    return (_("cpu: {n} thread") if n == 1 else _("cpu: {n} threads")).format(n=n)
 
 
 def fastest_num_threads(step: Callable[[], object], candidates: Sequence[int] | None = None, rounds: int = 3,
@@ -185,9 +186,10 @@ def describe_thread_timing(best: int, seconds: dict[int, float]) -> str:
     for n in sorted(seconds):
         if n != best:
             ratio = max(seconds[n], 1e-12) / max(seconds[best], 1e-12)   # a clock too coarse may say 0
-            parts.append(f"{ratio:.1f}x slower with {n}" if ratio >= 1
-                         else f"{1 / ratio:.2f}x faster with {n}, within the margin")
-    line = f"training on {best} CPU thread{'' if best == 1 else 's'}: one step {seconds[best] * 1e3:.0f} ms"
+            parts.append(_("{ratio:.1f}x slower with {n}").format(ratio=ratio, n=n) if ratio >= 1
+                         else _("{ratio:.2f}x faster with {n}, within the margin").format(ratio=1 / ratio, n=n))
+    line = (_("training on {best} CPU thread: one step {ms:.0f} ms") if best == 1 else
+            _("training on {best} CPU threads: one step {ms:.0f} ms")).format(best=best, ms=seconds[best] * 1e3)
     return line + ("; " + ", ".join(parts) if parts else "")
 
 

@@ -403,3 +403,14 @@ def test_ppo_against_the_labeller_raises_true_accuracy(tiny_task):
     before = A.evaluate_policy(sft, tok, test, max_new_tokens=3)["accuracy"]
     after = A.evaluate_policy(policy, tok, test, max_new_tokens=3)["accuracy"]
     assert after > before + 0.1, (before, after)
+
+
+def test_make_prompts_distinct_and_exclude_give_a_held_out_set():
+    train = set(A.make_prompts(300, seed=3))
+    test = A.make_prompts(200, seed=99, distinct=True, exclude=train)
+    assert len(test) == len(set(test)) == 200 and not (set(test) & train)
+    assert A.make_prompts(50, seed=7) == A.make_prompts(50, seed=7, exclude=())  # the old draw is unchanged
+    with pytest.raises(ValueError, match="too few"):
+        A.make_prompts(10, seed=0, min_len=1, max_len=1, tasks=("upper",), distinct=True)  # only 6 words
+    with pytest.raises(TypeError, match="exclude"):
+        A.make_prompts(3, exclude="upper: ab => ")

@@ -62,6 +62,13 @@ def make_base(device: str = "cpu") -> dict:
     return metrics
 
 
+def test_prompts() -> list[str]:
+    """The lesson's test set: 256 different instructions, none of those any step trains on."""
+    trained_on = set(A.make_prompts(N_DEMOS, seed=1)) | set(A.make_prompts(N_PAIR_PROMPTS, seed=2)) | \
+        set(A.make_prompts(512, seed=3))
+    return A.make_prompts(256, seed=99, distinct=True, exclude=trained_on)
+
+
 def lesson_pipeline(beta: float, device: str = "cpu", progress: bool = False):
     """The lesson's steps 1-3 from the base checkpoint -> (tok, sft, reward_model, policy, ppo_history)."""
     base = pretrained.load(BASE, device=device)
@@ -87,7 +94,7 @@ def make_ppo(name: str, beta: float, device: str = "cpu") -> dict:
     torch.set_num_threads(1)
     start = time.perf_counter()
     tok, sft, rm, policy, h = lesson_pipeline(beta, device)
-    test = A.make_prompts(256, seed=99)
+    test = test_prompts()
     ev = A.evaluate_policy(policy, tok, test, reference=sft, reward_model=rm, max_new_tokens=PPO["max_new_tokens"])
     metrics = {"beta": beta, "accuracy": ev["accuracy"], "reward": ev["reward"], "kl": ev["kl"],
                "length": ev["length"], "train_seconds": round(time.perf_counter() - start, 1)}
