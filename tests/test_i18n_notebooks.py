@@ -66,6 +66,9 @@ def test_units_are_prose_not_data():
     assert units[0].prefix == 'f"' and units[0].suffix == '"'                            # not encode()'s data
     labels = N.code_units('print("device:", d)\nplot_attention(w, ["the", "cat"], title="dog bites man")\n', "c", 0)
     assert [u.text for u in labels] == ["device:", "dog bites man"]
+    joined = N.code_units('print("  ".join(f"head {h}" for h in hs), (f"{s}x faster" if s else "slower"))'
+                          '  # lesson 08\nax.set_title(f"saved run: step {n}")\n', "c", 0)
+    assert [u.text for u in joined] == ["head {h}", "{s}x faster", "slower", "lesson 08", "saved run: step {n}"]
 
 
 def test_extract_marks_only_the_changed_english_stale(course):

@@ -93,7 +93,8 @@ def _string_parts(token: str) -> tuple[str, str, str] | None:
     return prefix + quote, token[len(prefix) + len(quote):-len(quote)], quote
 
 
-PROSE_CALLS = re.compile(r"^(print|check_\w+|hint|plot_\w+)$")
+PROSE_CALLS = re.compile(r"^(print|check_\w+|hint|plot_\w+|set_title|set_xlabel|set_ylabel|suptitle)$")
+TRANSPARENT_CALLS = {"join", "format"}  # "  ".join(f"head {h}" ...) inside print(...) is still printed prose
 PROSE_KEYWORDS = {"title", "suptitle", "xlabel", "ylabel", "label", "labels", "explain", "wrong", "description",
                   "caption", "note"}
 
@@ -105,10 +106,10 @@ def _prose_words(calls: list[str], keywords: list[str | None]) -> int:
     enough (a table header, "device:"); inside a plotting function's call, where token lists are
     data, a legend's name needs two.
     """
-    named = [c for c in calls if c]
+    named = [c for c in calls if c and c not in TRANSPARENT_CALLS]
     if any(k in PROSE_KEYWORDS for k in keywords[-2:] if k):
         return 1
-    if named and PROSE_CALLS.match(named[-1]) and (calls[-1] == named[-1] or named[-1] != "print"):
+    if named and PROSE_CALLS.match(named[-1]):
         return 2 if named[-1].startswith("plot_") else 1
     return 0
 
@@ -148,7 +149,7 @@ def code_units(source: str, cell_id: str, cell: int) -> list[Unit]:
             keywords[-1] = previous.string
         elif tok.type == tokenize.COMMENT:
             text = tok.string[1:].strip()
-            if not SKIP_COMMENT.match(text) and len(WORD.findall(text)) >= 2:
+            if not SKIP_COMMENT.match(text) and WORD.search(text):
                 units.append(Unit(f"{cell_id}:comment:{n_comment}", text, "comment", cell, tok.start, tok.end,
                                   "# ", ""))
                 n_comment += 1
@@ -303,8 +304,8 @@ def _with_language_line(src: str, lang: str) -> str:
     import ast
 
     line = LANGUAGE_LINE.format(lang=lang, comment=LANGUAGE_COMMENT.get(lang, "figures and explorers too"))
-    try:
-        tree = ast.parse(src)
+    try:  # IPython magics (%matplotlib inline) are not Python: blank them, keeping the line numbers
+        tree = ast.parse(re.sub(r"(?m)^[ \t]*[%!].*$", "", src))
     except SyntaxError:
         tree = None
     imports = [n for n in (tree.body if tree else []) if isinstance(n, (ast.Import, ast.ImportFrom))]
