@@ -69,6 +69,8 @@ def test_units_are_prose_not_data():
     joined = N.code_units('print("  ".join(f"head {h}" for h in hs), (f"{s}x faster" if s else "slower"))'
                           '  # lesson 08\nax.set_title(f"saved run: step {n}")\n', "c", 0)
     assert [u.text for u in joined] == ["head {h}", "{s}x faster", "slower", "lesson 08", "saved run: step {n}"]
+    keys = N.code_units('print("best of 16:", best["reward model"], [x["a b"] for x in xs], ["two words"])\n', "c", 0)
+    assert [u.text for u in keys] == ["best of 16:", "two words"]  # subscripts are keys, not prose
 
 
 def test_extract_marks_only_the_changed_english_stale(course):

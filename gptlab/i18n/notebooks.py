@@ -94,7 +94,8 @@ def _string_parts(token: str) -> tuple[str, str, str] | None:
 
 
 PROSE_CALLS = re.compile(r"^(print|check_\w+|hint|plot_\w+|set_title|set_xlabel|set_ylabel|suptitle)$")
-TRANSPARENT_CALLS = {"join", "format"}  # "  ".join(f"head {h}" ...) inside print(...) is still printed prose
+TRANSPARENT_CALLS = {"join", "format"}
+SUBSCRIPT = "[]"  # "  ".join(f"head {h}" ...) inside print(...) is still printed prose
 PROSE_KEYWORDS = {"title", "suptitle", "xlabel", "ylabel", "label", "labels", "explain", "wrong", "description",
                   "caption", "note"}
 
@@ -106,7 +107,9 @@ def _prose_words(calls: list[str], keywords: list[str | None]) -> int:
     enough (a table header, "device:"); inside a plotting function's call, where token lists are
     data, a legend's name needs two.
     """
-    named = [c for c in calls if c and c not in TRANSPARENT_CALLS]
+    if calls and calls[-1] == SUBSCRIPT:  # table["reward model"]: a key the code looks up, not prose
+        return 0
+    named = [c for c in calls if c and c not in TRANSPARENT_CALLS and c != SUBSCRIPT]
     if any(k in PROSE_KEYWORDS for k in keywords[-2:] if k):
         return 1
     if named and PROSE_CALLS.match(named[-1]):
@@ -134,8 +137,10 @@ def code_units(source: str, cell_id: str, cell: int) -> list[Unit]:
     n_comment = n_string = 0
     for tok in tokens:
         if tok.type == tokenize.OP and tok.string in "([{":
-            calls.append(previous.string if (tok.string == "(" and previous is not None
-                                             and previous.type == tokenize.NAME) else "")
+            subscript = tok.string == "[" and previous is not None and (
+                previous.type in (tokenize.NAME, tokenize.STRING) or previous.string in (")", "]"))
+            calls.append(SUBSCRIPT if subscript else previous.string if (
+                tok.string == "(" and previous is not None and previous.type == tokenize.NAME) else "")
             keywords.append(None)
         elif tok.type == tokenize.OP and tok.string in ")]}":
             if calls:
