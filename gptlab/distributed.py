@@ -156,6 +156,10 @@ def cleanup() -> None:
     """Destroy the process group if ``setup`` created it (a group made by your own code is left alone)."""
     global _owned
     if _owned and dist.is_initialized():
+        try:  # leave together: a rank tearing gloo down while another still talks to it can abort
+            dist.barrier()
+        except RuntimeError:
+            pass  # a peer is already gone; destroy what is left
         dist.destroy_process_group()
     _owned = False
 

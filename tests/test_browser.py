@@ -56,6 +56,9 @@ def _lab(tmp_path_factory, theme: str):
     port, token = _free_port(), "gptlab-test"
     cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
            f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={workdir}",
+           # JupyterLab remembers open tabs per workspace, by default in the user's settings: a tab
+           # left open by one test would come back in the next (two notebooks, two indicators)
+           f"--LabApp.workspaces_dir={workdir / 'workspaces'}",
            "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
     if os.geteuid() == 0:
         cmd.append("--allow-root")
@@ -101,7 +104,8 @@ def test_lesson_runs_and_slider_changes_the_widget(lab, notebook):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=args)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         try:
-            page.goto(f"{url}/lab/tree/{notebook}?token={token}", timeout=60_000)
+            workspace = "en" if notebook == NOTEBOOK else "zh"  # one workspace per edition: one open notebook
+            page.goto(f"{url}/lab/workspaces/{workspace}/tree/{notebook}?reset&token={token}", timeout=60_000)
             page.wait_for_selector(".jp-Notebook", timeout=60_000)
             # a kernel dialog may ask which kernel to start: take the suggested one
             dialog = page.locator(".jp-Dialog button.jp-mod-accept")
@@ -167,7 +171,7 @@ def test_lesson_in_slide_mode_widget_slide_answers_a_slider(classroom_lab):
         page = browser.new_page(viewport={"width": 1280, "height": 800})  # a projector's size
         try:
             # 1. run every cell in JupyterLab and save, so the kernel holds the live widget
-            page.goto(f"{url}/lab/tree/{NOTEBOOK}?token={token}", timeout=60_000)
+            page.goto(f"{url}/lab/workspaces/slides/tree/{NOTEBOOK}?reset&token={token}", timeout=60_000)
             page.wait_for_selector(".jp-Notebook", timeout=60_000)
             dialog = page.locator(".jp-Dialog button.jp-mod-accept")
             try:

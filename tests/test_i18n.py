@@ -346,6 +346,40 @@ def test_an_explorer_made_after_set_language_speaks_it(reset_language, catalog):
     assert _scaling().summary == english.summary
 
 
+def test_an_explorer_s_message_about_bad_input_speaks_the_language(reset_language, catalog):
+    """What the learner typed wrong is said in the red line under the picture, in their language."""
+    from gptlab import alignment as A
+    from gptlab.model import GPT, GPTConfig
+    from gptlab.tokenizers import CharTokenizer
+    from gptlab.widgets import AlignmentExplorer
+
+    tok = CharTokenizer().fit(A.web_text(200) + "ABCDEF0123456789")
+
+    def gpt(seed):
+        torch.manual_seed(seed)
+        return GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=24, n_layer=1, n_head=2, n_embd=16)).eval()
+
+    models, ppo, rm = {"base": gpt(0)}, {0.0: gpt(1)}, A.RewardModel(gpt(2)).eval()
+    too_long = "upper: abcdefabcdefab => "  # 25 characters + 6 for the answer > block_size=24
+    english = "instruction is 25 characters; with 6 for the answer it exceeds block_size=24; use a shorter word"
+    try:
+        ex = AlignmentExplorer(models, ppo, rm, tok).set(instruction=too_long)
+        assert ex.error == english and english in ex.text.value
+        gptlab.set_language("zh_CN")
+        ex = AlignmentExplorer(models, ppo, rm, tok)
+        figure = ex.figure
+        ex.set(instruction=too_long)
+        template = "instruction is {n} characters; with {answer} for the answer it exceeds block_size={block_size}; " \
+                   "use a shorter word"
+        assert ex.error == catalog[template].format(n=25, answer=6, block_size=24) != english
+        assert CJK.search(ex.error) and "block_size=24" in ex.error and ex.error in ex.text.value
+        assert ex.figure is figure  # the last picture stays
+        gptlab.set_language("en")
+        assert AlignmentExplorer(models, ppo, rm, tok).set(instruction=too_long).error == english
+    finally:
+        gptlab.set_language("en")
+
+
 # --- exercises ---------------------------------------------------------------------------------
 
 @pytest.fixture

@@ -13,8 +13,10 @@ Two kinds of text are translated, both through gettext catalogs read with ``poli
     gptlab.get_language()          # 'zh_CN'
 
 Choosing Chinese also registers a CJK font that arrives with pip (``mplfonts`` ships Noto Sans
-CJK SC) with matplotlib, so no character of a label is drawn as a box. Error messages stay in
-English: they name parameters and API that are English anyway.
+CJK SC) with matplotlib, so no character of a label is drawn as a box. What an explorer says
+about a learner's input (a line too long, a word it cannot read) is translated too; errors for
+developers (wrong argument types, shapes) stay in English: they name parameters and API that are
+English anyway.
 """
 from __future__ import annotations
 

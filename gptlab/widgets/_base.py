@@ -22,6 +22,7 @@ import time
 import ipywidgets as widgets
 from matplotlib.figure import Figure
 
+from ..i18n import _
 from ..plotting import figure_to_png
 from ..plotting import theme as _theme
 from ..plotting._live import is_live
@@ -142,5 +143,6 @@ class Explorer:
             dpi = self.shown_dpi(self.figure)
             _theme.apply_text_floor(self.figure, dpi)
             bundle["image/png"] = base64.b64encode(figure_to_png(self.figure, dpi=dpi)).decode("ascii")
-        bundle["text/plain"] = self.summary if self.error is None else f"{self.summary}\n(error: {self.error})"
+        bundle["text/plain"] = (self.summary if self.error is None else
+                                self.summary + "\n" + _("(error: {error})").format(error=self.error))
         return bundle

@@ -19,6 +19,7 @@ import ipywidgets as widgets
 import numpy as np
 
 from .._checks import ArgumentTypeError
+from ..i18n import gettext
 
 
 class _Problem(str):
@@ -41,40 +42,55 @@ def _shown(value) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _bounds(low, high) -> str:
-    return f"{low:g} to {high:g}"
+def _english(message: str) -> str:
+    return message
+
+
+def _bounds(low, high, _=_english) -> str:
+    return _("{low:g} to {high:g}").format(low=low, high=high)
 
 
 def _choices(control) -> tuple:
     return tuple(control._options_values)  # the values behind the labels, as ipywidgets keeps them
 
 
-def problem(name: str, control: widgets.ValueWidget, value) -> _Problem | None:
-    """What is wrong with giving ``value`` to ``control`` (named ``name``), or None when it is fine."""
+def problem(name: str, control: widgets.ValueWidget, value, *, translate: bool = True) -> _Problem | None:
+    """What is wrong with giving ``value`` to ``control`` (named ``name``), or None when it is fine.
+
+    The message is in the course's language (it is shown under the picture), or in English with
+    ``translate=False`` (a constructor's starting value: a mistake in the code).
+    """
+    _ = gettext if translate else _english
     given = f"{name}={_shown(value)}"
-    kind = "slider" if "Slider" in type(control).__name__ else "box"
+    kind = _("slider") if "Slider" in type(control).__name__ else _("box")
+    got = type(value).__name__
     if isinstance(control, (widgets.IntSlider, widgets.BoundedIntText)):
+        bounds = _bounds(control.min, control.max, _)
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, Integral):
-            return _type_problem(f"{given} must be a whole number (the {kind} takes "
-                                 f"{_bounds(control.min, control.max)}), got {type(value).__name__}")
+            return _type_problem(_("{given} must be a whole number (the {kind} takes {bounds}), got {type}").format(
+                given=given, kind=kind, bounds=bounds, type=got))
         value = int(value)
         if not control.min <= value <= control.max:
-            return _Problem(f"{given} is outside the {kind}'s range {_bounds(control.min, control.max)}")
+            return _Problem(_("{given} is outside the {kind}'s range {bounds}").format(given=given, kind=kind,
+                                                                                    bounds=bounds))
         return None  # a slider's step is not enforced here: an explorer whose render needs it says why
     if isinstance(control, (widgets.FloatSlider, widgets.FloatLogSlider, widgets.BoundedFloatText)):
         if isinstance(control, widgets.FloatLogSlider):
             low, high = control.base ** control.min, control.base ** control.max
         else:
             low, high = control.min, control.max
+        bounds = _bounds(low, high, _)
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, Real):
-            return _type_problem(f"{given} must be a number (the {kind} takes {_bounds(low, high)}), "
-                                 f"got {type(value).__name__}")
+            return _type_problem(_("{given} must be a number (the {kind} takes {bounds}), got {type}").format(
+                given=given, kind=kind, bounds=bounds, type=got))
         if not math.isfinite(float(value)):
-            return _Problem(f"{given} is not a finite number; the {kind} takes {_bounds(low, high)}")
+            return _Problem(_("{given} is not a finite number; the {kind} takes {bounds}").format(
+                given=given, kind=kind, bounds=bounds))
         # a log slider's ends are powers, so allow for rounding in 10 ** -3 and the like
         slack = 1e-9 * max(abs(low), abs(high))
         if not low - slack <= float(value) <= high + slack:
-            return _Problem(f"{given} is outside the {kind}'s range {_bounds(low, high)}")
+            return _Problem(_("{given} is outside the {kind}'s range {bounds}").format(given=given, kind=kind,
+                                                                                    bounds=bounds))
         return None
     if isinstance(control, (widgets.Dropdown, widgets.SelectionSlider, widgets.ToggleButtons,
                             widgets.RadioButtons, widgets.Select)):
@@ -82,36 +98,39 @@ def problem(name: str, control: widgets.ValueWidget, value) -> _Problem | None:
         # True == 1 in Python: a checkbox-like value is not a numbered choice
         if isinstance(value, (bool, np.bool_)) != any(isinstance(c, (bool, np.bool_)) for c in choices) \
                 or not any(value == c for c in choices):
-            kind = "slider" if isinstance(control, widgets.SelectionSlider) else "dropdown"
+            kind = _("slider") if isinstance(control, widgets.SelectionSlider) else _("dropdown")
             shown = ", ".join(_shown(c) for c in choices[:12]) + (", ..." if len(choices) > 12 else "")
-            return _Problem(f"{given} is not one of the {kind}'s choices: {shown}")
+            return _Problem(_("{given} is not one of the {kind}'s choices: {choices}").format(given=given, kind=kind,
+                                                                                           choices=shown))
         return None
     if isinstance(control, widgets.IntText):  # unbounded: the explorer's render checks the range
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, Integral):
-            return _type_problem(f"{given} must be a whole number (the box takes whole numbers), "
-                                 f"got {type(value).__name__}")
+            return _type_problem(_("{given} must be a whole number (the box takes whole numbers), got {type}")
+                                 .format(given=given, type=got))
         return None
     if isinstance(control, widgets.FloatText):
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, Real):
-            return _type_problem(f"{given} must be a number, got {type(value).__name__}")
+            return _type_problem(_("{given} must be a number, got {type}").format(given=given, type=got))
         if not math.isfinite(float(value)):
-            return _Problem(f"{given} is not a finite number")
+            return _Problem(_("{given} is not a finite number").format(given=given))
         return None
     if isinstance(control, (widgets.Checkbox, widgets.ToggleButton)):
         if not isinstance(value, (bool, np.bool_)):
-            return _type_problem(f"{given} must be True or False (a checkbox), got {type(value).__name__}")
+            return _type_problem(_("{given} must be True or False (a checkbox), got {type}").format(given=given,
+                                                                                                  type=got))
         return None
     if isinstance(control, (widgets.Text, widgets.Textarea)):
         if not isinstance(value, str):
-            return _type_problem(f"{given} must be a string (what is typed in the box), got {type(value).__name__}")
+            return _type_problem(_("{given} must be a string (what is typed in the box), got {type}").format(
+                given=given, type=got))
         return None
     return None  # a control this module does not know: the control's own validation applies
 
 
-def check_values(controls: dict, values: dict) -> list[_Problem]:
-    """Every problem with ``values`` ({control name: value}), in the order given."""
+def check_values(controls: dict, values: dict, *, translate: bool = True) -> list[_Problem]:
+    """Every problem with ``values`` ({control name: value}), in the order given (see ``problem``)."""
     return [found for name, value in values.items()
-            if (found := problem(name, controls[name], value)) is not None]
+            if (found := problem(name, controls[name], value, translate=translate)) is not None]
 
 
 def initial(controls: dict, **values) -> None:
@@ -120,7 +139,7 @@ def initial(controls: dict, **values) -> None:
     Raises ``ValueError`` naming the parameter, the value and the allowed range or choices
     (``ArgumentTypeError``, a TypeError and ValueError, for the wrong type of value).
     """
-    for found in check_values(controls, values):
+    for found in check_values(controls, values, translate=False):  # a mistake in the code: in English
         raise (ArgumentTypeError if found.is_type else ValueError)(str(found))
     for name, value in values.items():
         control = controls[name]

@@ -49,23 +49,26 @@ class AlignmentExplorer(Explorer):
 
     def _check(self, instruction: str) -> str:
         if not isinstance(instruction, str) or not instruction.strip():
-            raise ValueError("instruction is empty; type one such as 'reverse: abc => '")
+            raise ValueError(_("instruction is empty; type one such as 'reverse: abc => '"))
         if not instruction.endswith(" => "):
             instruction = instruction.rstrip() + " => " if not instruction.rstrip().endswith("=>") else \
                 instruction.rstrip() + " "
         try:
             A.solve(instruction)
         except ValueError:
-            raise ValueError(f"instruction={instruction!r} is not of the form 'task: word => ' with task one of "
-                             f"reverse, upper, sort or 'count x', and a word of the letters {A.LETTERS!r}") from None
+            raise ValueError(_("instruction={instruction!r} is not of the form 'task: word => ' with task one of "
+                               "reverse, upper, sort or 'count x', and a word of the letters {letters!r}").format(
+                instruction=instruction, letters=A.LETTERS)) from None
         unknown = sorted(set(instruction) - set(self.tokenizer.vocab))
         if unknown:
-            raise ValueError(f"instruction uses {unknown}, which the models never saw; use the letters {A.LETTERS!r}")
+            raise ValueError(_("instruction uses {unknown}, which the models never saw; use the letters {letters!r}")
+                             .format(unknown=unknown, letters=A.LETTERS))
         n = len(self.tokenizer.encode(instruction))
         block = next(iter(self.models.values())).config.block_size
         if n + self.max_new_tokens > block:
-            raise ValueError(f"instruction is {n} characters; with {self.max_new_tokens} for the answer it exceeds "
-                             f"block_size={block}; use a shorter word")
+            raise ValueError(_("instruction is {n} characters; with {answer} for the answer it exceeds "
+                               "block_size={block_size}; use a shorter word").format(
+                n=n, answer=self.max_new_tokens, block_size=block))
         return instruction
 
     @torch.no_grad()

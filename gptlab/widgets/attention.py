@@ -125,27 +125,29 @@ def _check_causal(causal) -> None:
 def _encode_line(model: nn.Module, tokenizer, text) -> list[int]:
     """Token ids for one line of text, with errors that say what to type instead."""
     if not isinstance(text, str) or not text:
-        raise ValueError(f"text must be a non-empty string, got {text!r}")
+        raise ValueError(_("text must be a non-empty string, got {text!r}").format(text=text))
     known = getattr(tokenizer, "stoi", None)
     if isinstance(known, dict) and getattr(tokenizer, "unknown", None) == "error" and hasattr(tokenizer, "tokenize"):
         # name every token the model never saw, in the words a learner typing a line needs
         unknown = list(dict.fromkeys(t for t in tokenizer.tokenize(text) if t not in known))
         if unknown:
-            what = "characters" if type(tokenizer).__name__ == "CharTokenizer" else "tokens"
+            what = _("characters") if type(tokenizer).__name__ == "CharTokenizer" else _("tokens")
             shown = ", ".join(repr(t) for t in unknown[:8]) + (", ..." if len(unknown) > 8 else "")
-            raise ValueError(f"text={text!r} can't be encoded: {shown} {'is' if len(unknown) == 1 else 'are'} not "
-                             f"among the {len(known)} {what} this model was trained on; type a line without "
-                             f"{'it' if len(unknown) == 1 else 'them'}")
+            template = (_("text={text!r} can't be encoded: {unknown} is not among the {n} {what} this model was "
+                          "trained on; type a line without it") if len(unknown) == 1 else
+                        _("text={text!r} can't be encoded: {unknown} are not among the {n} {what} this model was "
+                          "trained on; type a line without them"))
+            raise ValueError(template.format(text=text, unknown=shown, n=len(known), what=what))
     try:
         ids = tokenizer.encode(text)
     except ValueError as err:
-        raise ValueError(f"text={text!r} can't be encoded: {err}") from None
+        raise ValueError(_("text={text!r} can't be encoded: {error}").format(text=text, error=err)) from None
     if not ids:
-        raise ValueError(f"text={text!r} encodes to no tokens with this tokenizer")
+        raise ValueError(_("text={text!r} encodes to no tokens with this tokenizer").format(text=text))
     block_size = getattr(getattr(model, "config", None), "block_size", None)
     if block_size is not None and len(ids) > block_size:
-        raise ValueError(f"text is {len(ids)} tokens long, but the model reads at most block_size={block_size}; "
-                         f"type a shorter line")
+        raise ValueError(_("text is {n} tokens long, but the model reads at most block_size={block_size}; "
+                           "type a shorter line").format(n=len(ids), block_size=block_size))
     return ids
 
 
@@ -346,9 +348,11 @@ class AttentionExplorer(Explorer):
         causal = self.controls["causal"].value if causal is None else bool(causal)
         if causal not in self._cache:
             if self._model is None or not self._toggle:
-                have = "masked" if True in self._cache else "unmasked"
-                raise ValueError(f"causal={causal}: only {have} weights are available ({self.mask_note}); "
-                                 f"to compare, pass both: from_weights(weights, tokens, masked_weights=...)")
+                template = (_("causal={causal}: only masked weights are available ({note}); to compare, pass "
+                              "both: from_weights(weights, tokens, masked_weights=...)") if True in self._cache else
+                            _("causal={causal}: only unmasked weights are available ({note}); to compare, pass "
+                              "both: from_weights(weights, tokens, masked_weights=...)"))
+                raise ValueError(template.format(causal=causal, note=self.mask_note))
             self._cache[causal] = self._run(causal)[0]
         return self._cache[causal]
 
@@ -367,14 +371,17 @@ class AttentionExplorer(Explorer):
             query = min(query, len(self._tokens_q) - 1)
         layers = self.weights(causal)
         if not 0 <= layer < len(layers):
-            raise ValueError(f"layer={layer} is out of range; choose 0..{len(layers) - 1}")
+            raise ValueError(_("layer={layer} is out of range; choose 0..{last}").format(layer=layer,
+                                                                                          last=len(layers) - 1))
         n_head = layers[layer].size(0)
         if not 0 <= head < n_head:
-            raise ValueError(f"head={head} is out of range: layer {layer} has {n_head} head(s); choose 0..{n_head - 1}")
+            raise ValueError(_("head={head} is out of range: layer {layer} has {n} head(s); choose 0..{last}")
+                             .format(head=head, layer=layer, n=n_head, last=n_head - 1))
         w = layers[layer][head]  # (T_q, T_k)
         T_q, T_k = w.shape
         if not -1 <= query < T_q:
-            raise ValueError(f"query={query} is out of range; choose -1 (every row) or 0..{T_q - 1}")
+            raise ValueError(_("query={query} is out of range; choose -1 (every row) or 0..{last}").format(
+                query=query, last=T_q - 1))
         keep = causal_mask(T_q) if causal and T_q == T_k else None
         q = None if query == -1 else query
         where = (_("layer {layer} ({name})").format(layer=layer, name=self._names[layer])

@@ -55,14 +55,14 @@ class BlendExplorer(Explorer):
         """The words of ``text``, each one checked against the vocabulary."""
         words = str(text).lower().split()
         if not words:
-            raise ValueError("text: the sentence is empty; type a few words, e.g. 'the cat sat'")
+            raise ValueError(_("text: the sentence is empty; type a few words, e.g. 'the cat sat'"))
         unknown = [w for w in words if w not in self.vectors]
         if unknown:
-            raise ValueError(f"text={text!r}: no vector for {', '.join(map(repr, unknown))}; this lesson's words are "
-                             f"{', '.join(sorted(self.vectors))}")
+            raise ValueError(_("text={text!r}: no vector for {unknown}; this lesson's words are {words}").format(
+                text=text, unknown=", ".join(map(repr, unknown)), words=", ".join(sorted(self.vectors))))
         if len(words) > self.max_words:
-            raise ValueError(f"text: the sentence has {len(words)} words; this explorer takes at most "
-                             f"max_words={self.max_words}")
+            raise ValueError(_("text: the sentence has {n} words; this explorer takes at most max_words={max_words}")
+                             .format(n=len(words), max_words=self.max_words))
         return words
 
     def render(self, text: str, query: int):

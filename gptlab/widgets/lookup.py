@@ -48,7 +48,9 @@ class LookupExplorer(Explorer):
             try:
                 x = self.encode(text)
             except (ValueError, KeyError, IndexError) as err:
-                raise ValueError(f"text={text!r} could not be read ({err}); type {FORMAT}") from None
+                raise ValueError(_("text={text!r} could not be read ({error}); type pairs key:value, then the "
+                                   "question key with '?', e.g. 'B:5 E:2 A:7 G:0 B?'").format(text=text, error=err)
+                                 ) from None
             with torch.no_grad():
                 scores = self.model(x)  # (1, n_values)
             weights = self.attention.last_weights[0, -1].clone()  # (T,): the question's row

@@ -64,14 +64,15 @@ class NGramExplorer(Explorer):
     def render(self, context: str, n: int, smoothing: str, k: float) -> tuple[Figure, str]:
         tokens = self.tokenize(context)
         if not tokens:
-            raise ValueError("type a context first: a few tokens of the training text "
-                             f"(or {BOS} for the start of a sentence)")
+            raise ValueError(_("type a context first: a few tokens of the training text "
+                               "(or {bos} for the start of a sentence)").format(bos=BOS))
         vocab = self.model.token_to_id
         unknown = [t for t in tokens if t != BOS and t not in vocab]
         if len(unknown) == len(tokens):
             examples = ", ".join(repr(w) for w in self.model.vocab[2:7])
-            raise ValueError(f"none of {tokens} occurs in the training text, so the model knows nothing "
-                             f"about this context; try tokens such as {examples}")
+            raise ValueError(_("none of {tokens} occurs in the training text, so the model knows nothing "
+                               "about this context; try tokens such as {examples}").format(tokens=tokens,
+                                                                                          examples=examples))
         model = self._model(n, smoothing, k)
         self.probs = model.next_token_probs_array(tokens)
         used = tokens[-(n - 1):] if n > 1 else []

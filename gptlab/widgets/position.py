@@ -50,8 +50,8 @@ class PositionExplorer(Explorer):
     def _check_d(self, d) -> int:
         d = check_int("d", d, min_value=2, max_value=self.max_d)
         if d % 2:
-            raise ValueError(f"d={d} must be even: sinusoidal codes and RoPE work on pairs of dimensions; "
-                             f"use d={d - 1} or d={d + 1}")
+            raise ValueError(_("d={d} must be even: sinusoidal codes and RoPE work on pairs of dimensions; "
+                               "use d={lower} or d={higher}").format(d=d, lower=d - 1, higher=d + 1))
         return d
 
     # --- cached heavy part: the codes and their similarity matrix ------------------------------

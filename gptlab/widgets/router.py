@@ -105,16 +105,16 @@ class RouterExplorer(Explorer):
     # --- the forward pass, cached ------------------------------------------------------------
     def _encode(self, text: str, block_size: int | None) -> tuple[torch.Tensor, list[str]]:
         if not isinstance(text, str) or text == "":
-            raise ValueError("text is empty: type at least one character to route")
+            raise ValueError(_("text is empty: type at least one character to route"))
         try:
             ids = list(self.tokenizer.encode(text))
         except ValueError as err:
             raise ValueError(f"text: {err}") from None
         if not ids:
-            raise ValueError(f"text {text!r} has no token the tokenizer knows")
+            raise ValueError(_("text {text!r} has no token the tokenizer knows").format(text=text))
         if block_size is not None and len(ids) > block_size:
-            raise ValueError(f"text has {len(ids)} tokens, but the model reads at most block_size={block_size}; "
-                             f"shorten it")
+            raise ValueError(_("text has {n} tokens, but the model reads at most block_size={block_size}; "
+                               "shorten it").format(n=len(ids), block_size=block_size))
         tokens = [self.tokenizer.decode([i]) for i in ids]
         return torch.tensor([ids], dtype=torch.long), tokens
 
@@ -133,8 +133,9 @@ class RouterExplorer(Explorer):
         n_experts = min(layer.n_experts for layer in layers)
         top_k = check_int("top_k", top_k)
         if not 1 <= top_k <= n_experts:
-            raise ValueError(f"top_k={top_k} must be between 1 and n_experts={n_experts} for model {model!r}: "
-                             f"each token visits top_k different experts")
+            raise ValueError(_("top_k={top_k} must be between 1 and n_experts={n_experts} for model {model!r}: "
+                               "each token visits top_k different experts").format(top_k=top_k, n_experts=n_experts,
+                                                                                   model=model))
         config = getattr(net, "config", None)
         idx, tokens = self._encode(text, getattr(config, "block_size", None))
         device = next(net.parameters()).device
@@ -186,7 +187,8 @@ class RouterExplorer(Explorer):
         tokens, routings = self.route(model, top_k, text)
         n_layers = len(routings)
         if not 0 <= layer < n_layers:
-            raise ValueError(f"layer={layer}: model {model!r} has {n_layers} MoE layer(s), 0..{n_layers - 1}")
+            raise ValueError(_("layer={layer}: model {model!r} has {n} MoE layer(s), 0..{last}").format(
+                layer=layer, model=model, n=n_layers, last=n_layers - 1))
         r = routings[layer]
         n_experts = r.tokens_per_expert.numel()
         T = len(tokens)

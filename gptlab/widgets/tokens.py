@@ -81,9 +81,10 @@ class TokenizerExplorer(Explorer):
 
     def render(self, text: str, trained_on: str, vocab_size: int):
         if not text.strip():
-            raise ValueError("text is empty: type a sentence, in English or in Chinese")
+            raise ValueError(_("text is empty: type a sentence, in English or in Chinese"))
         if len(text) > self.max_chars:
-            raise ValueError(f"text has {len(text)} characters; this explorer takes at most max_chars={self.max_chars}")
+            raise ValueError(_("text has {n} characters; this explorer takes at most max_chars={max_chars}").format(
+                n=len(text), max_chars=self.max_chars))
         tok = self.tokenizer(trained_on, vocab_size)
         ids = tok.encode(text)
         self.ids, self.pieces = ids, [tok.vocab[i] for i in ids]
