@@ -94,8 +94,8 @@ def _string_parts(token: str) -> tuple[str, str, str] | None:
 
 
 PROSE_CALLS = re.compile(r"^(print|check_\w+|hint|plot_\w+|set_title|set_xlabel|set_ylabel|suptitle)$")
-TRANSPARENT_CALLS = {"join", "format"}
-SUBSCRIPT = "[]"  # "  ".join(f"head {h}" ...) inside print(...) is still printed prose
+TRANSPARENT_CALLS = {"join", "format"}  # "  ".join(f"head {h}" ...) inside print(...) is still printed prose
+SUBSCRIPT = "[]"  # marks a subscript bracket: table["reward model"] is a key, not prose
 PROSE_KEYWORDS = {"title", "suptitle", "xlabel", "ylabel", "label", "labels", "explain", "wrong", "description",
                   "caption", "note"}
 
@@ -277,8 +277,9 @@ def _replace_spans(source: str, edits: list[tuple[tuple[int, int], tuple[int, in
     return source
 
 
-def translate_notebook(nb: dict, translations: dict[str, str], lang: str) -> dict:
-    """A copy of ``nb`` with every translated unit replaced and outputs cleared where code changed."""
+def translate_notebook(nb: dict, translations: dict[str, str], lang: str, lesson: str) -> dict:
+    """A copy of ``nb`` with every translated unit replaced and the language set in its first code
+    cell; its outputs are the English ones until ``build`` runs it."""
     out = copy.deepcopy(nb)
     units = notebook_units(nb)
     code_edits: dict[int, list] = {}
@@ -295,12 +296,17 @@ def translate_notebook(nb: dict, translations: dict[str, str], lang: str) -> dic
     first_code = next((c for c in out["cells"] if c["cell_type"] == "code"), None)
     if first_code is not None:
         first_code["source"] = _with_language_line(_source(first_code), lang)
-    out.setdefault("metadata", {})["language_info"] = nb.get("metadata", {}).get("language_info", {})
-    out["metadata"]["gptlab"] = {"language": lang, "source": f"notebooks/{lesson_name(nb)}.ipynb"}
+    out.setdefault("metadata", {})["gptlab"] = {"language": lang, "source": f"notebooks/{lesson}.ipynb"}
     for cell in out["cells"]:
         if isinstance(cell.get("source"), str):
             cell["source"] = cell["source"].splitlines(keepends=True)
     return out
+
+
+def _without_magics(src: str) -> str:
+    """IPython magics and shell lines (%matplotlib inline, !pip) are not Python: blank them, keeping
+    the line numbers, so the rest can be parsed."""
+    return re.sub(r"(?m)^[ \t]*[%!].*$", "", src)
 
 
 def _with_language_line(src: str, lang: str) -> str:
@@ -309,8 +315,8 @@ def _with_language_line(src: str, lang: str) -> str:
     import ast
 
     line = LANGUAGE_LINE.format(lang=lang, comment=LANGUAGE_COMMENT.get(lang, "figures and explorers too"))
-    try:  # IPython magics (%matplotlib inline) are not Python: blank them, keeping the line numbers
-        tree = ast.parse(re.sub(r"(?m)^[ \t]*[%!].*$", "", src))
+    try:
+        tree = ast.parse(_without_magics(src))
     except SyntaxError:
         tree = None
     imports = [n for n in (tree.body if tree else []) if isinstance(n, (ast.Import, ast.ImportFrom))]
@@ -324,10 +330,6 @@ def _with_language_line(src: str, lang: str) -> str:
         lines[at - 1] += "\n"
     lines.insert(at, line + "\n")
     return "".join(lines)
-
-
-def lesson_name(nb: dict) -> str:
-    return nb.get("metadata", {}).get("gptlab", {}).get("lesson", "")
 
 
 def _same_sources(a: dict, b: dict) -> bool:
@@ -348,8 +350,7 @@ def build(lang: str, lessons: list[Path] | None = None, run: bool = True, force:
             report[lesson] = "no catalog"
             continue
         nb = _load(path)
-        nb.setdefault("metadata", {}).setdefault("gptlab", {})["lesson"] = lesson
-        new = translate_notebook(nb, _translations(lang, lesson), lang)
+        new = translate_notebook(nb, _translations(lang, lesson), lang, lesson)
         target = built_path(lang, lesson)
         if not force and target.exists() and _same_sources(new, _load(target)):
             report[lesson] = "up to date"
@@ -465,12 +466,11 @@ def check_lesson(lang: str, path: Path, glossary: list[tuple[str, str]] | None =
                         f"(e.g. {extra[0]!r}): run `python -m gptlab.i18n extract {lang}`")
     if problems:
         return problems
-    nb.setdefault("metadata", {}).setdefault("gptlab", {})["lesson"] = lesson
-    new = translate_notebook(nb, _translations(lang, lesson), lang)
+    new = translate_notebook(nb, _translations(lang, lesson), lang, lesson)
     for i, cell in enumerate(new["cells"]):
         if cell["cell_type"] == "code":
             try:
-                ast.parse(re.sub(r"(?m)^\s*[%!].*$", "", _source(cell)))
+                ast.parse(_without_magics(_source(cell)))
             except SyntaxError as err:
                 problems.append(f"{lesson}: cell {i} no longer parses once translated ({err.msg}, line "
                                 f"{err.lineno}): a translation broke a string's quotes")
